@@ -1,0 +1,48 @@
+# stagekit: make run (install + main job), make test (install everything + all tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CARGO ?= cargo
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run install dev test rust-test py-test fuzz bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+## install the package (release build of the Rust core) into .venv
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet .
+
+## the main job: until the stage loop lands, verify the bundled sample and print a summary
+run: install
+	$(BIN)/stagekit verify --sample --show 40
+
+## editable install with the test dependencies
+dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+
+## every test: the Rust crate's unit and doc tests, then pytest
+test: dev rust-test py-test
+
+rust-test:
+	$(CARGO) test --manifest-path rust/Cargo.toml -p stagekit-core
+
+py-test:
+	$(BIN)/python -m pytest -q
+
+## a short fuzzing run of the parser (needs cargo-fuzz; installs it on first use)
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd rust/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run check -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+
+## the verifier benchmark (stagekit vs math-verify vs a regex floor); prints the README's table
+bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python benches/bench_verifier.py
+
+clean:
+	rm -rf $(VENV) rust/target .pytest_cache .hypothesis

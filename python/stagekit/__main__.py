@@ -1,0 +1,5 @@
+import sys
+
+from stagekit.cli import main
+
+sys.exit(main())

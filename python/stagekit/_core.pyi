@@ -1,0 +1,57 @@
+"""Type stubs of ``stagekit._core``, the PyO3 binding of the Rust crate ``stagekit-core``.
+
+This stub is the binding's contract: every function the extension exports is listed here with its exact
+signature. All functions release the GIL while they work and raise :class:`VerifierError` if the Rust
+core panics. Strings with lone surrogates are read with U+FFFD in their place.
+"""
+
+from collections.abc import Iterable
+from typing import Any, Final, Literal
+
+import pyarrow as pa
+
+__version__: Final[str]
+
+#: Status names, indexed by the status codes :func:`check_batch` returns.
+STATUSES: Final[list[Literal["correct", "incorrect", "no_answer", "unparseable"]]]
+
+class VerifierError(RuntimeError):
+    """An internal error (a panic) of the Rust verifier core."""
+
+def extract_answer(text: str) -> str | None:
+    """The final answer a completion commits to, or ``None``."""
+
+def extract_gold(gold: str) -> str:
+    """The answer of a gold reference: after ``####``, in the last ``\\boxed{}``, or the bare answer."""
+
+def normalize(answer: str) -> str:
+    """An answer with LaTeX and unicode noise removed, as the verifier sees it."""
+
+def check(
+    completion: str, gold: str, rel_tol: float = 1e-8
+) -> tuple[Literal["correct", "incorrect", "no_answer", "unparseable"], str | None, str]:
+    """``(status, predicted, gold_answer)`` of one pair."""
+
+def compare(
+    predicted: str, gold: str, rel_tol: float = 1e-8
+) -> Literal["correct", "incorrect", "no_answer", "unparseable"]:
+    """Status of two already extracted answers (``no_answer`` is never returned)."""
+
+def verify_batch(
+    completions: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,
+    golds: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,
+    threads: int | None = None,
+    rel_tol: float = 1e-8,
+) -> pa.BooleanArray:
+    """Correctness of each pair, computed in parallel on ``threads`` threads (default: all cores)."""
+
+def check_batch(
+    completions: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,
+    golds: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,
+    threads: int | None = None,
+    rel_tol: float = 1e-8,
+) -> tuple[pa.BooleanArray, pa.UInt8Array, pa.StringArray, pa.StringArray]:
+    """``(correct, status_code, predicted, gold_answer)`` arrays; codes index :data:`STATUSES`."""
+
+def _panic_for_test() -> None:
+    """Panic inside the Rust core (tests use it to check that panics become exceptions)."""

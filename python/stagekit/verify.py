@@ -1,0 +1,160 @@
+"""The answer verifier: extract the final answer of a completion and decide equivalence with the gold.
+
+A thin façade over the Rust core (``stagekit._core``). Every call is thread-safe, uses no signals and
+releases the GIL; work per pair is bounded by construction (see the README's "Verifier policy").
+
+>>> import stagekit as sk
+>>> sk.extract_answer("... so the answer is $\\boxed{\\frac{3}{4}}$.")
+'\\frac{3}{4}'
+>>> sk.verify("The final answer is $0.75$.", "\\frac34")
+True
+>>> sk.check("x = 3 or x = -2", "-2, 3").status
+'correct'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from stagekit import _core
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "DEFAULT_REL_TOL",
+    "STATUSES",
+    "Status",
+    "Verdict",
+    "VerifierError",
+    "check",
+    "check_batch",
+    "compare",
+    "extract_answer",
+    "extract_gold",
+    "normalize_answer",
+    "verify",
+    "verify_batch",
+]
+
+Status = Literal["correct", "incorrect", "no_answer", "unparseable"]
+
+#: The statuses a verdict can have, in the order of their codes.
+STATUSES: tuple[Status, ...] = tuple(_core.STATUSES)
+
+#: Relative tolerance used where a side is a decimal with a fractional part or an irrational value.
+DEFAULT_REL_TOL = 1e-8
+
+VerifierError = _core.VerifierError
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The verifier's decision on one (completion, gold) pair.
+
+    ``status`` is ``correct``, ``incorrect`` (an answer that differs), ``no_answer`` (the completion
+    commits to none) or ``unparseable`` (an answer the verifier could not interpret or decide within its
+    caps; it counts as not correct). ``predicted`` is the extracted answer and ``gold`` the answer taken
+    from the gold reference.
+    """
+
+    status: Status
+    predicted: str | None
+    gold: str
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer a completion commits to, or ``None``.
+
+    >>> extract_answer("Tentatively $\\boxed{5}$. Wait: the final answer is $6$.")
+    '6'
+    """
+    return _core.extract_answer(text)
+
+
+def extract_gold(gold: str) -> str:
+    """The answer of a gold reference: GSM8K's ``#### 72``, MATH's last ``\\boxed{}``, or the bare answer.
+
+    >>> extract_gold("16 - 3 - 4 = 9 eggs\\n#### 18")
+    '18'
+    """
+    return _core.extract_gold(gold)
+
+
+def normalize_answer(answer: str) -> str:
+    """An answer with LaTeX and unicode noise removed, as the verifier sees it.
+
+    >>> normalize_answer("\\left( -\\infty, 1 \\right]")
+    '(-\\\\infty, 1]'
+    """
+    return _core.normalize(answer)
+
+
+def check(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> Verdict:
+    """Verdict of one completion against a gold answer or reference solution.
+
+    >>> check("**Answer:** $(-\\infty, 1) \\cup (2, \\infty)$", "x < 1 or x > 2")
+    Verdict(status='correct', predicted='(-\\\\infty, 1) \\\\cup (2, \\\\infty)', gold='x < 1 or x > 2')
+    """
+    status, predicted, gold_answer = _core.check(completion, gold, rel_tol)
+    return Verdict(status, predicted, gold_answer)
+
+
+def verify(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> bool:
+    """Whether the completion's final answer is equivalent to the gold answer.
+
+    >>> verify("so the answer is 1,234,567.", "1234567"), verify("\\boxed{1234568}", "1234567")
+    (True, False)
+    """
+    return _core.check(completion, gold, rel_tol)[0] == "correct"
+
+
+def compare(predicted: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> Status:
+    """Status of an already extracted answer against a gold answer (never ``no_answer``).
+
+    >>> compare("2x-y+1=0", "y=2x+1")
+    'correct'
+    """
+    return _core.compare(predicted, gold, rel_tol)
+
+
+_Strings = Iterable[str | None] | Any
+
+
+def verify_batch(
+    completions: _Strings, golds: _Strings, *, threads: int | None = None, rel_tol: float = DEFAULT_REL_TOL
+) -> pa.BooleanArray:
+    """Correctness of many pairs, computed in parallel in Rust with the GIL released.
+
+    ``completions`` and ``golds`` are Python sequences of ``str`` (or ``None``) or Arrow string arrays
+    (``pyarrow.Array``/``ChunkedArray`` of ``string``, ``large_string`` or ``string_view``, or anything
+    exposing ``__arrow_c_array__``), which are read in place without copying. ``threads`` defaults to all
+    cores; ``threads=1`` runs on the calling thread. A ``None`` completion is ``no_answer``; a ``None``
+    gold is ``unparseable``.
+
+    >>> verify_batch(["\\boxed{4}", "\\boxed{5}"], ["4", "4"]).to_pylist()
+    [True, False]
+    """
+    return _core.verify_batch(completions, golds, threads, rel_tol)
+
+
+def check_batch(
+    completions: _Strings, golds: _Strings, *, threads: int | None = None, rel_tol: float = DEFAULT_REL_TOL
+) -> pa.Table:
+    """Verdicts of many pairs as an Arrow table with columns ``correct`` (bool), ``status``
+    (dictionary-encoded string), ``predicted`` (string, null where no answer) and ``gold_answer``.
+
+    >>> check_batch(["\\boxed{4}", "no idea"], ["4", "4"]).column("status").to_pylist()
+    ['correct', 'no_answer']
+    """
+    import pyarrow as pa
+
+    correct, codes, predicted, gold = _core.check_batch(completions, golds, threads, rel_tol)
+    status = pa.DictionaryArray.from_arrays(codes, pa.array(STATUSES, pa.string()))
+    return pa.table({"correct": correct, "status": status, "predicted": predicted, "gold_answer": gold})

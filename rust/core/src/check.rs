@@ -1,0 +1,129 @@
+//! The verdict on one (completion, gold) pair, and the batch form over many pairs with rayon.
+
+use crate::answer::{choice_letter, parse_answer, Answer};
+use crate::equiv::{equivalent, Decision, Options};
+use crate::extract::{extract_answer, extract_gold};
+use crate::normalize::normalize;
+use rayon::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The final answer is equivalent to the gold answer.
+    Correct,
+    /// The final answer was parsed and differs from the gold answer.
+    Incorrect,
+    /// The completion commits to no final answer.
+    NoAnswer,
+    /// A final answer was found but could not be interpreted (or the gold could not), or deciding
+    /// equivalence would pass the work caps; it counts as not correct.
+    Unparseable,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Correct => "correct",
+            Status::Incorrect => "incorrect",
+            Status::NoAnswer => "no_answer",
+            Status::Unparseable => "unparseable",
+        }
+    }
+
+    pub const ALL: [Status; 4] = [Status::Correct, Status::Incorrect, Status::NoAnswer, Status::Unparseable];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: Status,
+    /// The extracted final answer of the completion.
+    pub predicted: Option<String>,
+    /// The answer extracted from the gold reference.
+    pub gold: String,
+}
+
+impl Verdict {
+    pub fn correct(&self) -> bool {
+        self.status == Status::Correct
+    }
+}
+
+/// Check a completion against a gold answer or reference solution.
+///
+/// ```
+/// use stagekit_core::{check, Options, Status};
+/// let v = check("... so the answer is $\\boxed{\\dfrac{3}{4}}$.", "0.75", &Options::default());
+/// assert_eq!(v.status, Status::Correct);
+/// assert_eq!(v.predicted.as_deref(), Some("\\dfrac{3}{4}"));
+/// ```
+pub fn check(completion: &str, gold: &str, opts: &Options) -> Verdict {
+    let gold_ans = extract_gold(gold);
+    let Some(pred) = extract_answer(completion) else {
+        return Verdict { status: Status::NoAnswer, predicted: None, gold: gold_ans };
+    };
+    let status = compare(&pred, &gold_ans, opts);
+    Verdict { status, predicted: Some(pred), gold: gold_ans }
+}
+
+/// Compare two extracted answers.
+///
+/// ```
+/// use stagekit_core::{compare, Options, Status};
+/// assert_eq!(compare("3+2x", "2x+3", &Options::default()), Status::Correct);
+/// assert_eq!(compare("(3,-1)", "(-1,3)", &Options::default()), Status::Incorrect);
+/// ```
+pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
+    if gold.trim().is_empty() {
+        return Status::Unparseable;
+    }
+    let np = normalize(pred);
+    let ng = normalize(gold);
+    if squash(&np) == squash(&ng) {
+        return Status::Correct;
+    }
+    if let Some(g) = choice_letter(&ng, true) {
+        // A gold that is a bare letter is a multiple-choice key.
+        return match choice_letter(&np, false) {
+            Some(p) if p == g => Status::Correct,
+            _ => Status::Incorrect,
+        };
+    }
+    let gold_a = match parse_answer(&ng) {
+        Ok(a) => a,
+        Err(_) => return Status::Unparseable,
+    };
+    let pred_a = match parse_answer(&np) {
+        Ok(a) => a,
+        Err(_) => return Status::Unparseable,
+    };
+    if let (Answer::Text(_), _) | (_, Answer::Text(_)) = (&pred_a, &gold_a) {
+        if np.eq_ignore_ascii_case(&ng) {
+            return Status::Correct;
+        }
+    }
+    match equivalent(&pred_a, &gold_a, opts) {
+        Decision::Equal => Status::Correct,
+        Decision::NotEqual => Status::Incorrect,
+        Decision::Unknown => Status::Unparseable,
+    }
+}
+
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Check many pairs in parallel on the current rayon pool; results are in input order and identical to
+/// a sequential run.
+pub fn check_many(completions: &[Option<&str>], golds: &[Option<&str>], opts: &Options) -> Vec<Verdict> {
+    assert_eq!(completions.len(), golds.len(), "completions and golds differ in length");
+    completions.par_iter().zip(golds.par_iter()).with_min_len(16).map(|(c, g)| check_opt(*c, *g, opts)).collect()
+}
+
+/// [`check`] where either side may be missing: a missing completion has no answer; a missing gold
+/// cannot be checked (unparseable).
+pub fn check_opt(completion: Option<&str>, gold: Option<&str>, opts: &Options) -> Verdict {
+    match (completion, gold) {
+        (Some(c), Some(g)) => check(c, g, opts),
+        (None, Some(g)) => Verdict { status: Status::NoAnswer, predicted: None, gold: extract_gold(g) },
+        (_, None) => Verdict { status: Status::Unparseable, predicted: None, gold: String::new() },
+    }
+}

@@ -1,0 +1,497 @@
+//! Final-answer extraction: which answer does a completion finally commit to?
+//!
+//! Strong markers, the latest of which wins (a later final answer beats an earlier, superseded box):
+//! the last closed `\boxed{..}` / `\fbox{..}`, "final answer is ..." / "the answer is ...",
+//! `Answer: ...` / `**Answer**: ...` lines, and GSM8K's `#### ...`. Where a `</think>` block is present,
+//! only the text after it counts. Without a strong marker the last `$...$` / `\(...\)` / `\[...\]` span or
+//! the last number is taken as a fallback.
+//!
+//! Work is linear in the input: every search is a bounded number of passes over the text, so a completion
+//! of ten thousand `\boxed{}` or 200 kB of text costs microseconds to a millisecond.
+
+/// Longest answer (in bytes) that extraction returns; longer candidates are cut at a char boundary and
+/// then fail to parse (they still compare by string).
+pub const MAX_ANSWER_BYTES: usize = 8192;
+
+/// How many `\boxed` occurrences, from the end, are tried when the last ones are unclosed.
+const MAX_BOX_TRIES: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    start: usize,
+    content: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Box,
+    Phrase,
+    Label,
+    Hashes,
+}
+
+/// The final answer a completion commits to, or `None` when it commits to none.
+///
+/// ```
+/// use stagekit_core::extract_answer;
+/// assert_eq!(extract_answer("so $\\boxed{\\frac{3}{4}}$.").as_deref(), Some("\\frac{3}{4}"));
+/// assert_eq!(extract_answer("Tentatively \\boxed{5}. Wait, the final answer is 6.").as_deref(), Some("6"));
+/// assert_eq!(extract_answer("#### 72").as_deref(), Some("72"));
+/// assert_eq!(extract_answer("no numbers here"), None);
+/// ```
+pub fn extract_answer(text: &str) -> Option<String> {
+    let region = match rfind_ci(text, "</think>") {
+        Some(p) => &text[p + "</think>".len()..],
+        None => text,
+    };
+    let (cands, truncated_box_at) = strong_candidates(region);
+    let best = pick(cands);
+    // A final `\boxed{` left unclosed (a truncated completion) commits to nothing.
+    if let Some(t) = truncated_box_at {
+        if best.as_ref().is_none_or(|b| b.start < t) {
+            return None;
+        }
+    }
+    let raw = match best {
+        Some(c) => c.content,
+        None => fallback(region)?,
+    };
+    clean(&raw)
+}
+
+/// The answer of a gold reference: GSM8K's `#### 72`, MATH's last `\boxed{...}`, or the bare answer.
+///
+/// ```
+/// use stagekit_core::extract_gold;
+/// assert_eq!(extract_gold("48/2 = 24\n#### 72"), "72");
+/// assert_eq!(extract_gold("so $\\boxed{\\frac{1}{2}}$."), "\\frac{1}{2}");
+/// assert_eq!(extract_gold("[-2, 5)"), "[-2, 5)");
+/// ```
+pub fn extract_gold(gold: &str) -> String {
+    if let Some(p) = gold.rfind("####") {
+        let rest = gold[p + 4..].trim();
+        let line = rest.lines().next().unwrap_or("").trim();
+        return clean(line).unwrap_or_default();
+    }
+    if gold.contains("\\boxed") || gold.contains("\\fbox") {
+        let braces = BraceIndex::new(gold);
+        if let Some(c) = last_box(gold, &braces) {
+            return clean(&c.content).unwrap_or_default();
+        }
+    }
+    clean(gold.trim()).unwrap_or_default()
+}
+
+fn pick(cands: Vec<Candidate>) -> Option<Candidate> {
+    let has_box = cands.iter().any(|c| c.kind == Kind::Box);
+    cands
+        .into_iter()
+        // A later phrase like "so the answer is correct" must not override a box.
+        .filter(|c| !(has_box && c.kind != Kind::Box && !looks_like_answer(&c.content)))
+        .max_by_key(|c| c.start)
+}
+
+fn looks_like_answer(s: &str) -> bool {
+    let s = s.trim();
+    if s.is_empty() {
+        return false;
+    }
+    if s.chars().any(|c| c.is_ascii_digit() || matches!(c, '$' | '\\' | '=' | '(' | '[' | '{')) {
+        return true;
+    }
+    // A multiple-choice letter, "(C)", "Option C".
+    let t = s.trim_matches(|c: char| c == '(' || c == ')' || c == '.' || c == '*');
+    if t.len() == 1 && t.chars().all(|c| c.is_ascii_alphabetic()) {
+        return true;
+    }
+    let low = s.to_ascii_lowercase();
+    low.starts_with("option ") || low.starts_with("choice ")
+}
+
+/// Strong candidates, and the position of a last box left unclosed (if the last box is).
+fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
+    let mut out = Vec::new();
+    let mut truncated = None;
+    if region.contains("\\boxed") || region.contains("\\fbox") {
+        let braces = BraceIndex::new(region);
+        let last = region.rfind("\\boxed").max(region.rfind("\\fbox"));
+        let found = last_box(region, &braces);
+        if let Some(p) = last {
+            if found.as_ref().is_none_or(|c| c.start != p) {
+                truncated = Some(p);
+            }
+        }
+        out.extend(found);
+    }
+    let lower = region.to_ascii_lowercase();
+    for phrase in ["final answer is", "the answer is", "answer is:", "answers are"] {
+        if let Some(p) = lower.rfind(phrase) {
+            let body = &region[p + phrase.len()..];
+            if let Some(content) = phrase_content(body) {
+                out.push(Candidate { start: p, content, kind: Kind::Phrase });
+            }
+        }
+    }
+    for label in ["answer:", "answer**:", "answer:**", "answer :"] {
+        if let Some(p) = lower.rfind(label) {
+            let body = &region[p + label.len()..];
+            let body = body.trim_start_matches(['*', ' ', '\t']);
+            let line = body.lines().next().unwrap_or("");
+            let line = line.trim();
+            if !line.is_empty() {
+                let content = phrase_content(line).unwrap_or_else(|| line.to_string());
+                out.push(Candidate { start: p, content, kind: Kind::Label });
+            }
+        }
+    }
+    if let Some(p) = region.rfind("####") {
+        let line = region[p + 4..].trim_start().lines().next().unwrap_or("").trim();
+        if !line.is_empty() {
+            out.push(Candidate { start: p, content: line.to_string(), kind: Kind::Hashes });
+        }
+    }
+    (out, truncated)
+}
+
+/// Matching closing brace of every `{`, computed in one pass (escaped `\{` `\}` are not structural).
+struct BraceIndex {
+    close_of: Vec<u32>,
+}
+
+const NO_MATCH: u32 = u32::MAX;
+
+impl BraceIndex {
+    fn new(s: &str) -> Self {
+        let b = s.as_bytes();
+        let mut close_of = vec![NO_MATCH; b.len()];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => {
+                    i += 2;
+                    continue;
+                }
+                b'{' => stack.push(i as u32),
+                b'}' => {
+                    if let Some(o) = stack.pop() {
+                        close_of[o as usize] = i as u32;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        BraceIndex { close_of }
+    }
+
+    fn close(&self, open: usize) -> Option<usize> {
+        match self.close_of.get(open) {
+            Some(&c) if c != NO_MATCH => Some(c as usize),
+            _ => None,
+        }
+    }
+}
+
+fn last_box(s: &str, braces: &BraceIndex) -> Option<Candidate> {
+    let b = s.as_bytes();
+    let mut end = s.len();
+    for _ in 0..MAX_BOX_TRIES {
+        let p1 = s[..end].rfind("\\boxed");
+        let p2 = s[..end].rfind("\\fbox");
+        let (p, len) = match (p1, p2) {
+            (Some(a), Some(c)) if c > a => (c, 5),
+            (Some(a), _) => (a, 6),
+            (None, Some(c)) => (c, 5),
+            (None, None) => return None,
+        };
+        let mut j = p + len;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'{' {
+            if let Some(c) = braces.close(j) {
+                return Some(Candidate { start: p, content: s[j + 1..c].to_string(), kind: Kind::Box });
+            }
+        } else if j > p + len && j < b.len() {
+            // `\boxed 5`: the next space-delimited token.
+            let rest = &s[j..];
+            let tok: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
+            if !tok.is_empty() {
+                return Some(Candidate { start: p, content: tok, kind: Kind::Box });
+            }
+        }
+        end = p;
+    }
+    None
+}
+
+/// The answer following a phrase such as "the final answer is": a math span, or text to the end of the
+/// sentence or line.
+fn phrase_content(body: &str) -> Option<String> {
+    let body = body.trim_start_matches(|c: char| c == ':' || c == '*' || c.is_whitespace());
+    let body = body.strip_prefix("is ").unwrap_or(body).trim_start();
+    if body.is_empty() {
+        return None;
+    }
+    for (open, close) in [("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")] {
+        if let Some(rest) = body.strip_prefix(open) {
+            return rest.find(close).map(|e| rest[..e].to_string());
+        }
+    }
+    let b = body.as_bytes();
+    let mut depth = 0i32;
+    let mut in_math = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'$' => in_math = !in_math,
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b'\n' if !in_math => break,
+            b'.' if !in_math && depth <= 0 => {
+                let next = b.get(i + 1).copied();
+                let prev_digit = i > 0 && b[i - 1].is_ascii_digit();
+                let next_digit = next.is_some_and(|c| c.is_ascii_digit());
+                if !(prev_digit && next_digit) && next.is_none_or(|c| c.is_ascii_whitespace()) {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let i = i.min(b.len());
+    let content = body[..floor_char_boundary(body, i)].trim();
+    if content.is_empty() {
+        None
+    } else {
+        Some(content.to_string())
+    }
+}
+
+/// The last math span or the last number, whichever ends later.
+fn fallback(region: &str) -> Option<String> {
+    let span = last_math_span(region);
+    let num = last_number(region);
+    match (span, num) {
+        (Some((s, e)), Some((ns, ne))) => {
+            if ns >= e {
+                Some(region[ns..ne].to_string())
+            } else {
+                Some(region[s..e].to_string())
+            }
+        }
+        (Some((s, e)), None) => Some(region[s..e].to_string()),
+        (None, Some((ns, ne))) => Some(region[ns..ne].to_string()),
+        (None, None) => None,
+    }
+}
+
+/// Byte range of the content of the last non-empty `$..$`, `$$..$$`, `\(..\)` or `\[..\]` span.
+fn last_math_span(s: &str) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut consider = |range: Option<(usize, usize)>| {
+        if let Some((a, b)) = range {
+            if b > a && !s[a..b].trim().is_empty() && best.is_none_or(|(_, be)| b > be) {
+                best = Some((a, b));
+            }
+        }
+    };
+    for (open, close) in [("\\(", "\\)"), ("\\[", "\\]")] {
+        consider(s.rfind(close).and_then(|e| s[..e].rfind(open).map(|o| (o + open.len(), e))));
+    }
+    // Dollars: pair them up from the start (a single pass), keep the last closed pair.
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut open: Option<(usize, usize)> = None; // (content start, delimiter length)
+    let mut last: Option<(usize, usize)> = None;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == b'$' {
+            let dl = if b.get(i + 1) == Some(&b'$') { 2 } else { 1 };
+            match open {
+                None => open = Some((i + dl, dl)),
+                Some((cs, _)) => {
+                    if i > cs {
+                        last = Some((cs, i));
+                    }
+                    open = None;
+                }
+            }
+            i += dl;
+            continue;
+        }
+        i += 1;
+    }
+    consider(last);
+    best
+}
+
+/// Byte range of the last number (digits with optional sign, separators and decimal part).
+fn last_number(s: &str) -> Option<(usize, usize)> {
+    let b = s.as_bytes();
+    let end_digit = b.iter().rposition(|c| c.is_ascii_digit())?;
+    let end = end_digit + 1;
+    let mut start = end_digit;
+    while start > 0 {
+        let c = b[start - 1];
+        if c.is_ascii_digit() {
+            start -= 1;
+        } else if (c == b'.' || c == b',') && start >= 2 && b[start - 2].is_ascii_digit() {
+            start -= 1;
+        } else {
+            break;
+        }
+    }
+    if start > 0 && b[start - 1] == b'-' {
+        start -= 1;
+    }
+    Some((start, end))
+}
+
+/// Strip delimiters and punctuation around an extracted answer; `None` when nothing is left.
+fn clean(raw: &str) -> Option<String> {
+    let mut s = raw.trim();
+    if s.len() > MAX_ANSWER_BYTES {
+        s = &s[..floor_char_boundary(s, MAX_ANSWER_BYTES)];
+    }
+    // A phrase or label whose content holds a box commits to the box.
+    if s.contains("\\boxed") || s.contains("\\fbox") {
+        let braces = BraceIndex::new(s);
+        if let Some(c) = last_box(s, &braces) {
+            return clean(&c.content);
+        }
+    }
+    loop {
+        let before = s;
+        s = s.trim();
+        s = s.trim_end_matches(['.', ',', ';', ':', '!']).trim_end();
+        s = s.trim_start_matches(':').trim_start();
+        for (o, c) in [("**", "**"), ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+            if let Some(inner) = s.strip_prefix(o).and_then(|x| x.strip_suffix(c)) {
+                s = inner;
+            }
+        }
+        s = s.strip_prefix("**").unwrap_or(s);
+        s = s.strip_suffix("**").unwrap_or(s);
+        if s.starts_with('$') && !s[1..].contains('$') {
+            s = &s[1..];
+        }
+        if s.ends_with('$') && !s[..s.len() - 1].contains('$') && !s.ends_with("\\$") {
+            s = &s[..s.len() - 1];
+        }
+        if s == before {
+            break;
+        }
+    }
+    let s = s.trim();
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.to_string())
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Case-insensitive (ASCII) `rfind` without allocating a lowered copy.
+fn rfind_ci(hay: &str, needle: &str) -> Option<usize> {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    if n.len() > h.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).rev().find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(s: &str) -> Option<String> {
+        extract_answer(s)
+    }
+
+    #[test]
+    fn boxed_nested_braces() {
+        assert_eq!(ex("thus $\\boxed{\\frac{a}{b^{2}}}$").as_deref(), Some("\\frac{a}{b^{2}}"));
+        assert_eq!(ex("\\fbox{12}").as_deref(), Some("12"));
+        assert_eq!(ex("\\boxed 5 is it").as_deref(), Some("5"));
+        assert_eq!(ex("\\boxed{\\{1,2\\}}").as_deref(), Some("\\{1,2\\}"));
+    }
+
+    #[test]
+    fn last_box_wins_and_later_final_answer_beats_box() {
+        assert_eq!(ex("\\boxed{1} then \\boxed{2}").as_deref(), Some("2"));
+        assert_eq!(ex("So \\boxed{5}. Hmm, wait. The final answer is $6$.").as_deref(), Some("6"));
+        assert_eq!(ex("The answer is $\\boxed{14}$.").as_deref(), Some("14"));
+        assert_eq!(ex("\\boxed{6}. So the answer is correct.").as_deref(), Some("6"));
+    }
+
+    #[test]
+    fn phrases_and_labels() {
+        assert_eq!(ex("The answer is 12.").as_deref(), Some("12"));
+        assert_eq!(ex("The answer is 12.5.").as_deref(), Some("12.5"));
+        assert_eq!(ex("Answer: 42").as_deref(), Some("42"));
+        assert_eq!(ex("**Answer:** $\\frac{1}{2}$").as_deref(), Some("\\frac{1}{2}"));
+        assert_eq!(ex("**Answer**: (C)").as_deref(), Some("(C)"));
+        assert_eq!(ex("work\n#### 1,234").as_deref(), Some("1,234"));
+        assert_eq!(
+            ex("Final Answer: The final answer is $x^2$. I hope it is correct.").as_deref(),
+            Some("x^2")
+        );
+        assert_eq!(ex("**Final Answer**\n\\[\n\\boxed{7}\n\\]").as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn think_block() {
+        assert_eq!(ex("<think>maybe \\boxed{3}</think> The answer is 4.").as_deref(), Some("4"));
+        assert_eq!(ex("<think>\\boxed{3}</think>"), None);
+    }
+
+    #[test]
+    fn fallbacks() {
+        assert_eq!(ex("we get $x = 5$ in the end").as_deref(), Some("x = 5"));
+        assert_eq!(ex("we get $x$ and so 12 apples").as_deref(), Some("12"));
+        assert_eq!(ex("total -3.5").as_deref(), Some("-3.5"));
+        assert_eq!(ex("nothing"), None);
+    }
+
+    #[test]
+    fn hostile_inputs_are_linear() {
+        let many = "\\boxed{}".repeat(10_000);
+        assert_eq!(ex(&many), None);
+        let many2 = format!("{}\\boxed{{9}}", "\\boxed{1}".repeat(10_000));
+        assert_eq!(ex(&many2).as_deref(), Some("9"));
+        let opens = format!("\\boxed{}", "{".repeat(10_000));
+        let _ = ex(&opens);
+        let unclosed = "Thus \\boxed{\\frac{1}{2}";
+        assert_eq!(ex(unclosed), None);
+        assert_eq!(ex("Thus \\boxed{4}}}}}").as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn gold() {
+        assert_eq!(extract_gold("so 3+4=7\n#### 7"), "7");
+        assert_eq!(extract_gold("\\boxed{(-\\infty, 3]}"), "(-\\infty, 3]");
+        assert_eq!(extract_gold("$\\frac{3}{4}$"), "\\frac{3}{4}");
+        assert_eq!(extract_gold(" 72 "), "72");
+    }
+}

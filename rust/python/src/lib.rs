@@ -1,0 +1,307 @@
+//! `stagekit._core`: the PyO3 binding of stagekit-core.
+//!
+//! Every entry point goes through [`gate`], which releases the GIL for the Rust work, catches panics and
+//! turns them into `stagekit.VerifierError`, so a bug in the core never aborts the interpreter.
+//! Arrow inputs are read in place through the Arrow C data interface (no string is copied); Python
+//! sequences are read once while the GIL is held, lone surrogates replaced by U+FFFD.
+
+use arrow_array::{Array, BooleanArray, LargeStringArray, StringArray, StringViewArray, UInt8Array};
+use arrow_data::ArrayData;
+use arrow_pyarrow::{FromPyArrow, ToPyArrow};
+use arrow_schema::DataType;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+use rayon::ThreadPool;
+use stagekit_core::{self as core, Options, Status, Verdict};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+
+create_exception!(_core, VerifierError, PyRuntimeError, "An internal error of the Rust verifier core.");
+
+/// Stack size of the verifier's worker threads (deeply nested answers recurse).
+const STACK_BYTES: usize = 16 << 20;
+
+fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = e.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = e.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Run Rust work with the GIL released, mapping a panic to `VerifierError`.
+fn gate<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|e| VerifierError::new_err(format!("stagekit core panicked: {}", panic_message(e))))
+}
+
+fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = pools.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = map.get(&threads) {
+        return Ok(p.clone());
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(STACK_BYTES)
+        .thread_name(|i| format!("stagekit-verify-{i}"))
+        .build()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start {threads} verifier threads: {e}")))?;
+    let p = Arc::new(p);
+    map.insert(threads, p.clone());
+    Ok(p)
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn opts(rel_tol: f64) -> PyResult<Options> {
+    if !(rel_tol.is_finite() && (0.0..1.0).contains(&rel_tol)) {
+        return Err(PyValueError::new_err(format!("rel_tol must be a finite number in [0, 1), got {rel_tol}")));
+    }
+    Ok(Options { rel_tol })
+}
+
+fn lossy(s: &Bound<'_, PyString>) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+fn status_code(s: Status) -> u8 {
+    match s {
+        Status::Correct => 0,
+        Status::Incorrect => 1,
+        Status::NoAnswer => 2,
+        Status::Unparseable => 3,
+    }
+}
+
+/// The final answer a completion commits to, or None.
+#[pyfunction]
+fn extract_answer(py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Option<String>> {
+    let t = lossy(text);
+    gate(py, move || core::extract_answer(&t))
+}
+
+/// The answer of a gold reference (`#### 72`, a last `\boxed{}`, or the bare answer).
+#[pyfunction]
+fn extract_gold(py: Python<'_>, gold: &Bound<'_, PyString>) -> PyResult<String> {
+    let g = lossy(gold);
+    gate(py, move || core::extract_gold(&g))
+}
+
+/// Normalized form of an answer (LaTeX noise removed), as the verifier sees it.
+#[pyfunction]
+fn normalize(py: Python<'_>, answer: &Bound<'_, PyString>) -> PyResult<String> {
+    let a = lossy(answer);
+    gate(py, move || core::normalize::normalize(&a))
+}
+
+/// `(status, predicted, gold_answer)` for one pair.
+#[pyfunction]
+#[pyo3(signature = (completion, gold, rel_tol = 1e-8))]
+fn check(
+    py: Python<'_>,
+    completion: &Bound<'_, PyString>,
+    gold: &Bound<'_, PyString>,
+    rel_tol: f64,
+) -> PyResult<(&'static str, Option<String>, String)> {
+    let (c, g, o) = (lossy(completion), lossy(gold), opts(rel_tol)?);
+    let v = gate(py, move || core::check(&c, &g, &o))?;
+    Ok((v.status.as_str(), v.predicted, v.gold))
+}
+
+/// Status of two already extracted answers.
+#[pyfunction]
+#[pyo3(signature = (predicted, gold, rel_tol = 1e-8))]
+fn compare(
+    py: Python<'_>,
+    predicted: &Bound<'_, PyString>,
+    gold: &Bound<'_, PyString>,
+    rel_tol: f64,
+) -> PyResult<&'static str> {
+    let (p, g, o) = (lossy(predicted), lossy(gold), opts(rel_tol)?);
+    Ok(gate(py, move || core::compare(&p, &g, &o))?.as_str())
+}
+
+/// One chunk of an Arrow string column.
+enum Chunk {
+    Utf8(StringArray),
+    Large(LargeStringArray),
+    View(StringViewArray),
+}
+
+/// A column of strings: Arrow chunks read in place, or owned strings from a Python sequence.
+enum Column {
+    Arrow(Vec<Chunk>),
+    Owned(Vec<Option<String>>),
+}
+
+impl Column {
+    fn from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Column> {
+        if obj.hasattr("__arrow_c_array__")? {
+            return Ok(Column::Arrow(vec![chunk(obj, what)?]));
+        }
+        // A pyarrow ChunkedArray: read its chunks in place.
+        if obj.hasattr("chunks")? && obj.hasattr("num_chunks")? {
+            let mut chunks = Vec::new();
+            for ch in obj.getattr("chunks")?.try_iter()? {
+                chunks.push(chunk(&ch?, what)?);
+            }
+            return Ok(Column::Arrow(chunks));
+        }
+        if obj.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be a sequence of strings or an Arrow string array, not a single str"
+            )));
+        }
+        let type_name = |o: &Bound<'_, PyAny>| o.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let iter = obj.try_iter().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be a sequence of strings or an Arrow string array, got {}",
+                type_name(obj)
+            ))
+        })?;
+        let mut out = Vec::new();
+        for (i, item) in iter.enumerate() {
+            let item = item?;
+            if item.is_none() {
+                out.push(None);
+            } else if let Ok(s) = item.cast::<PyString>() {
+                out.push(Some(lossy(s)));
+            } else {
+                return Err(PyTypeError::new_err(format!("{what}[{i}] must be a str or None, got {}", type_name(&item))));
+            }
+        }
+        Ok(Column::Owned(out))
+    }
+
+    /// Borrowed views of every row, in order.
+    fn rows(&self) -> Vec<Option<&str>> {
+        match self {
+            Column::Owned(v) => v.iter().map(|s| s.as_deref()).collect(),
+            Column::Arrow(chunks) => {
+                let mut out = Vec::new();
+                for c in chunks {
+                    match c {
+                        Chunk::Utf8(a) => out.extend(a.iter()),
+                        Chunk::Large(a) => out.extend(a.iter()),
+                        Chunk::View(a) => out.extend(a.iter()),
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+fn chunk(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Chunk> {
+    let data = ArrayData::from_pyarrow_bound(obj)?;
+    Ok(match data.data_type() {
+        DataType::Utf8 => Chunk::Utf8(StringArray::from(data)),
+        DataType::LargeUtf8 => Chunk::Large(LargeStringArray::from(data)),
+        DataType::Utf8View => Chunk::View(StringViewArray::from(data)),
+        other => {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be an Arrow string array (string, large_string or string_view), got {other}"
+            )))
+        }
+    })
+}
+
+fn run_batch(
+    py: Python<'_>,
+    completions: &Bound<'_, PyAny>,
+    golds: &Bound<'_, PyAny>,
+    threads: Option<usize>,
+    rel_tol: f64,
+) -> PyResult<Vec<Verdict>> {
+    let o = opts(rel_tol)?;
+    let c = Column::from_py(completions, "completions")?;
+    let g = Column::from_py(golds, "golds")?;
+    let threads = threads.unwrap_or_else(default_threads);
+    if threads == 0 {
+        return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    let pool = if threads > 1 { Some(pool(threads)?) } else { None };
+    gate(py, move || {
+        let (cr, gr) = (c.rows(), g.rows());
+        if cr.len() != gr.len() {
+            return Err(format!("completions has {} rows but golds has {}", cr.len(), gr.len()));
+        }
+        Ok(match pool {
+            Some(p) => p.install(|| core::check_many(&cr, &gr, &o)),
+            None => cr.iter().zip(&gr).map(|(c, g)| core::check_opt(*c, *g, &o)).collect(),
+        })
+    })?
+    .map_err(PyValueError::new_err)
+}
+
+/// Correctness of many pairs as a pyarrow BooleanArray.
+#[pyfunction]
+#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8))]
+fn verify_batch<'py>(
+    py: Python<'py>,
+    completions: &Bound<'py, PyAny>,
+    golds: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+    rel_tol: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let verdicts = run_batch(py, completions, golds, threads, rel_tol)?;
+    let arr: BooleanArray = verdicts.iter().map(|v| Some(v.correct())).collect();
+    arr.into_data().to_pyarrow(py)
+}
+
+/// `(correct, status_code, predicted, gold)` arrays for many pairs; status codes index `STATUSES`.
+#[pyfunction]
+#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8))]
+fn check_batch<'py>(
+    py: Python<'py>,
+    completions: &Bound<'py, PyAny>,
+    golds: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+    rel_tol: f64,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let verdicts = run_batch(py, completions, golds, threads, rel_tol)?;
+    let correct: BooleanArray = verdicts.iter().map(|v| Some(v.correct())).collect();
+    let codes: UInt8Array = verdicts.iter().map(|v| Some(status_code(v.status))).collect();
+    let predicted: StringArray = verdicts.iter().map(|v| v.predicted.as_deref()).collect();
+    let gold: StringArray = verdicts.iter().map(|v| Some(v.gold.as_str())).collect();
+    PyTuple::new(
+        py,
+        [
+            correct.into_data().to_pyarrow(py)?,
+            codes.into_data().to_pyarrow(py)?,
+            predicted.into_data().to_pyarrow(py)?,
+            gold.into_data().to_pyarrow(py)?,
+        ],
+    )
+}
+
+/// Raise a Rust panic inside the gate (for testing that panics become exceptions).
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
+    gate(py, || panic!("deliberate test panic"))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(extract_gold, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(check_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add("VerifierError", m.py().get_type::<VerifierError>())?;
+    m.add("STATUSES", Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
