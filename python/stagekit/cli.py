@@ -54,7 +54,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"  {status:<12} {k:>8}  {100 * k / n:5.1f}%")
     if args.show:
         for row in out.select(["gold_answer", "predicted", "status"]).to_pylist()[: args.show]:
-            print(f"  gold={row["gold_answer"]!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+            print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
     if args.output:
         path = write_table(out, args.output)
         print(f"wrote {path}")
