@@ -1,4 +1,4 @@
-"""stagekit: the data side of SFT-then-RL post-training for small reasoning models.
+r"""stagekit: the data side of SFT-then-RL post-training for small reasoning models.
 
 >>> import stagekit as sk
 >>> sk.verify("... so the answer is $\\boxed{\\dfrac{3}{4}}$.", "0.75")

@@ -1,4 +1,4 @@
-"""The answer verifier: extract the final answer of a completion and decide equivalence with the gold.
+r"""The answer verifier: extract the final answer of a completion and decide equivalence with the gold.
 
 A thin façade over the Rust core (``stagekit._core``). Every call is thread-safe, uses no signals and
 releases the GIL; work per pair is bounded by construction (see the README's "Verifier policy").
@@ -8,7 +8,7 @@ releases the GIL; work per pair is bounded by construction (see the README's "Ve
 '\\frac{3}{4}'
 >>> sk.verify("The final answer is $0.75$.", "\\frac34")
 True
->>> sk.check("x = 3 or x = -2", "-2, 3").status
+>>> sk.compare("x = 3 or x = -2", "-2, 3")
 'correct'
 """
 
@@ -70,7 +70,7 @@ class Verdict:
 
 
 def extract_answer(text: str) -> str | None:
-    """The final answer a completion commits to, or ``None``.
+    r"""The final answer a completion commits to, or ``None``.
 
     >>> extract_answer("Tentatively $\\boxed{5}$. Wait: the final answer is $6$.")
     '6'
@@ -79,7 +79,7 @@ def extract_answer(text: str) -> str | None:
 
 
 def extract_gold(gold: str) -> str:
-    """The answer of a gold reference: GSM8K's ``#### 72``, MATH's last ``\\boxed{}``, or the bare answer.
+    r"""The answer of a gold reference: GSM8K's ``#### 72``, MATH's last ``\boxed{}``, or the bare answer.
 
     >>> extract_gold("16 - 3 - 4 = 9 eggs\\n#### 18")
     '18'
@@ -88,26 +88,26 @@ def extract_gold(gold: str) -> str:
 
 
 def normalize_answer(answer: str) -> str:
-    """An answer with LaTeX and unicode noise removed, as the verifier sees it.
+    r"""An answer with LaTeX and unicode noise removed, as the verifier sees it.
 
     >>> normalize_answer("\\left( -\\infty, 1 \\right]")
-    '(-\\\\infty, 1]'
+    '(-\\infty, 1]'
     """
     return _core.normalize(answer)
 
 
 def check(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> Verdict:
-    """Verdict of one completion against a gold answer or reference solution.
+    r"""Verdict of one completion against a gold answer or reference solution.
 
     >>> check("**Answer:** $(-\\infty, 1) \\cup (2, \\infty)$", "x < 1 or x > 2")
-    Verdict(status='correct', predicted='(-\\\\infty, 1) \\\\cup (2, \\\\infty)', gold='x < 1 or x > 2')
+    Verdict(status='correct', predicted='(-\\infty, 1) \\cup (2, \\infty)', gold='x < 1 or x > 2')
     """
     status, predicted, gold_answer = _core.check(completion, gold, rel_tol)
     return Verdict(status, predicted, gold_answer)
 
 
 def verify(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> bool:
-    """Whether the completion's final answer is equivalent to the gold answer.
+    r"""Whether the completion's final answer is equivalent to the gold answer.
 
     >>> verify("so the answer is 1,234,567.", "1234567"), verify("\\boxed{1234568}", "1234567")
     (True, False)
@@ -116,7 +116,7 @@ def verify(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> b
 
 
 def compare(predicted: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> Status:
-    """Status of an already extracted answer against a gold answer (never ``no_answer``).
+    r"""Status of an already extracted answer against a gold answer (never ``no_answer``).
 
     >>> compare("2x-y+1=0", "y=2x+1")
     'correct'
@@ -130,7 +130,7 @@ _Strings = Iterable[str | None] | Any
 def verify_batch(
     completions: _Strings, golds: _Strings, *, threads: int | None = None, rel_tol: float = DEFAULT_REL_TOL
 ) -> pa.BooleanArray:
-    """Correctness of many pairs, computed in parallel in Rust with the GIL released.
+    r"""Correctness of many pairs, computed in parallel in Rust with the GIL released.
 
     ``completions`` and ``golds`` are Python sequences of ``str`` (or ``None``) or Arrow string arrays
     (``pyarrow.Array``/``ChunkedArray`` of ``string``, ``large_string`` or ``string_view``, or anything
@@ -147,7 +147,7 @@ def verify_batch(
 def check_batch(
     completions: _Strings, golds: _Strings, *, threads: int | None = None, rel_tol: float = DEFAULT_REL_TOL
 ) -> pa.Table:
-    """Verdicts of many pairs as an Arrow table with columns ``correct`` (bool), ``status``
+    r"""Verdicts of many pairs as an Arrow table with columns ``correct`` (bool), ``status``
     (dictionary-encoded string), ``predicted`` (string, null where no answer) and ``gold_answer``.
 
     >>> check_batch(["\\boxed{4}", "no idea"], ["4", "4"]).column("status").to_pylist()

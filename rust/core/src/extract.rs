@@ -235,7 +235,8 @@ fn phrase_content(body: &str) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    for (open, close) in [("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")] {
+    // Display spans may run over several lines: take them whole.
+    for (open, close) in [("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)")] {
         if let Some(rest) = body.strip_prefix(open) {
             return rest.find(close).map(|e| rest[..e].to_string());
         }
@@ -268,11 +269,28 @@ fn phrase_content(body: &str) -> Option<String> {
     }
     let i = i.min(b.len());
     let content = body[..floor_char_boundary(body, i)].trim();
-    if content.is_empty() {
+    // Inline math delimiters inside the sentence (`$x<1$ or $x>2$`) carry no meaning here.
+    let content = strip_dollars(content);
+    if content.trim().is_empty() {
         None
     } else {
-        Some(content.to_string())
+        Some(content.trim().to_string())
     }
+}
+
+/// Remove unescaped `$` (keeping `\$`, a currency sign).
+fn strip_dollars(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_backslash = false;
+    for c in s.chars() {
+        if c == '$' && !prev_backslash {
+            prev_backslash = false;
+            continue;
+        }
+        prev_backslash = c == '\\' && !prev_backslash;
+        out.push(c);
+    }
+    out
 }
 
 /// The last math span or the last number, whichever ends later.
@@ -374,7 +392,7 @@ fn clean(raw: &str) -> Option<String> {
     loop {
         let before = s;
         s = s.trim();
-        s = s.trim_end_matches(['.', ',', ';', ':', '!']).trim_end();
+        s = s.trim_end_matches(['.', ',', ';', ':']).trim_end();
         s = s.trim_start_matches(':').trim_start();
         for (o, c) in [("**", "**"), ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
             if let Some(inner) = s.strip_prefix(o).and_then(|x| x.strip_suffix(c)) {
@@ -452,6 +470,9 @@ mod tests {
         assert_eq!(ex("Answer: 42").as_deref(), Some("42"));
         assert_eq!(ex("**Answer:** $\\frac{1}{2}$").as_deref(), Some("\\frac{1}{2}"));
         assert_eq!(ex("**Answer**: (C)").as_deref(), Some("(C)"));
+        assert_eq!(ex("**Answer:** $x<1$ or $x>2$").as_deref(), Some("x<1 or x>2"));
+        assert_eq!(ex("The answer is $5$. Next").as_deref(), Some("5"));
+        assert_eq!(ex("The answer is \\$18.90.").as_deref(), Some("\\$18.90"));
         assert_eq!(ex("work\n#### 1,234").as_deref(), Some("1,234"));
         assert_eq!(
             ex("Final Answer: The final answer is $x^2$. I hope it is correct.").as_deref(),
