@@ -41,7 +41,7 @@ enum Kind {
 /// assert_eq!(extract_answer("no numbers here"), None);
 /// ```
 pub fn extract_answer(text: &str) -> Option<String> {
-    let region = match rfind_ci(text, "</think>") {
+    let region = match rfind(text, "</think>") {
         Some(p) => &text[p + "</think>".len()..],
         None => text,
     };
@@ -69,14 +69,13 @@ pub fn extract_answer(text: &str) -> Option<String> {
 /// assert_eq!(extract_gold("[-2, 5)"), "[-2, 5)");
 /// ```
 pub fn extract_gold(gold: &str) -> String {
-    if let Some(p) = gold.rfind("####") {
+    if let Some(p) = rfind(gold, "####") {
         let rest = gold[p + 4..].trim();
         let line = rest.lines().next().unwrap_or("").trim();
         return clean(line).unwrap_or_default();
     }
     if gold.contains("\\boxed") || gold.contains("\\fbox") {
-        let braces = BraceIndex::new(gold);
-        if let Some(c) = last_box(gold, &braces) {
+        if let Some(c) = last_box(gold) {
             return clean(&c.content).unwrap_or_default();
         }
     }
@@ -84,12 +83,7 @@ pub fn extract_gold(gold: &str) -> String {
 }
 
 fn pick(cands: Vec<Candidate>) -> Option<Candidate> {
-    let has_box = cands.iter().any(|c| c.kind == Kind::Box);
-    cands
-        .into_iter()
-        // A later phrase like "so the answer is correct" must not override a box.
-        .filter(|c| !(has_box && c.kind != Kind::Box && !looks_like_answer(&c.content)))
-        .max_by_key(|c| c.start)
+    cands.into_iter().max_by_key(|c| c.start)
 }
 
 fn looks_like_answer(s: &str) -> bool {
@@ -113,10 +107,9 @@ fn looks_like_answer(s: &str) -> bool {
 fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
     let mut out = Vec::new();
     let mut truncated = None;
-    if region.contains("\\boxed") || region.contains("\\fbox") {
-        let braces = BraceIndex::new(region);
-        let last = region.rfind("\\boxed").max(region.rfind("\\fbox"));
-        let found = last_box(region, &braces);
+    let last = rfind(region, "\\boxed").max(rfind(region, "\\fbox"));
+    if last.is_some() {
+        let found = last_box(region);
         if let Some(p) = last {
             if found.as_ref().is_none_or(|c| c.start != p) {
                 truncated = Some(p);
@@ -124,34 +117,90 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
         }
         out.extend(found);
     }
-    let lower = region.to_ascii_lowercase();
-    for phrase in ["final answer is", "the answer is", "answer is:", "answers are"] {
-        if let Some(p) = lower.rfind(phrase) {
-            let body = &region[p + phrase.len()..];
-            if let Some(content) = phrase_content(body) {
-                out.push(Candidate { start: p, content, kind: Kind::Phrase });
-            }
-        }
+    let has_box = !out.is_empty();
+    if let Some(c) = last_answer_marker(region, has_box) {
+        out.push(c);
     }
-    for label in ["answer:", "answer**:", "answer:**", "answer :"] {
-        if let Some(p) = lower.rfind(label) {
-            let body = &region[p + label.len()..];
-            let body = body.trim_start_matches(['*', ' ', '\t']);
-            let line = body.lines().next().unwrap_or("");
-            let line = line.trim();
-            if !line.is_empty() {
-                let content = phrase_content(line).unwrap_or_else(|| line.to_string());
-                out.push(Candidate { start: p, content, kind: Kind::Label });
-            }
-        }
-    }
-    if let Some(p) = region.rfind("####") {
+    if let Some(p) = rfind(region, "####") {
         let line = region[p + 4..].trim_start().lines().next().unwrap_or("").trim();
         if !line.is_empty() {
             out.push(Candidate { start: p, content: line.to_string(), kind: Kind::Hashes });
         }
     }
     (out, truncated)
+}
+
+/// Most occurrences of the word "answer" examined, from the end.
+const MAX_ANSWER_WORDS: usize = 10_000;
+
+/// The last "final answer is ..." / "the answer is ..." phrase or "Answer: ..." label whose content is
+/// an answer (where a box exists, a later phrase must look like an answer to override it: "so the answer
+/// is correct" does not). One pass over the text finds every "answer" (any case).
+fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
+    let lower = region.to_ascii_lowercase();
+    let hits: Vec<usize> = memchr::memmem::find_iter(lower.as_bytes(), b"answer").collect();
+    for &q in hits.iter().rev().take(MAX_ANSWER_WORDS) {
+        let before = &lower[..q];
+        let after = &lower[q + 6..];
+        let (start, content) = if let Some(rest) = after.strip_prefix(" is").or_else(|| after.strip_prefix("s are")) {
+            let start = if before.ends_with("final ") {
+                q - 6
+            } else if before.ends_with("the ") {
+                q - 4
+            } else if rest.starts_with(':') {
+                q
+            } else {
+                continue;
+            };
+            let body = &region[region.len() - rest.len()..];
+            match phrase_content(body) {
+                Some(c) => (start, c),
+                None => continue,
+            }
+        } else if let Some(rest) = ["**:", ":**", ":", " :"].iter().find_map(|l| after.strip_prefix(l)) {
+            let body = region[region.len() - rest.len()..].trim_start_matches(['*', ' ', '\t']);
+            let line = body.lines().next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            (q, phrase_content(line).unwrap_or_else(|| line.to_string()))
+        } else {
+            continue;
+        };
+        if has_box && !looks_like_answer(&content) {
+            continue;
+        }
+        let kind = if lower[start..].starts_with("answer") { Kind::Label } else { Kind::Phrase };
+        return Some(Candidate { start, content, kind });
+    }
+    None
+}
+
+/// Finds the `}` matching a `{`: a forward scan first (cheap for a box near the end), then, once a scan
+/// runs off the end (an unclosed box), an index of every brace pair built in one pass, so many unclosed
+/// boxes cost O(n) in total rather than O(n²).
+struct BraceMatcher<'a> {
+    s: &'a str,
+    index: Option<BraceIndex>,
+}
+
+impl<'a> BraceMatcher<'a> {
+    fn new(s: &'a str) -> Self {
+        BraceMatcher { s, index: None }
+    }
+
+    fn close(&mut self, open: usize) -> Option<usize> {
+        if let Some(ix) = &self.index {
+            return ix.close(open);
+        }
+        match crate::normalize::matching_brace(self.s, open + 1) {
+            Some(c) => Some(c),
+            None => {
+                self.index = Some(BraceIndex::new(self.s));
+                None
+            }
+        }
+    }
 }
 
 /// Matching closing brace of every `{`, computed in one pass (escaped `\{` `\}` are not structural).
@@ -194,12 +243,13 @@ impl BraceIndex {
     }
 }
 
-fn last_box(s: &str, braces: &BraceIndex) -> Option<Candidate> {
+fn last_box(s: &str) -> Option<Candidate> {
     let b = s.as_bytes();
+    let mut braces = BraceMatcher::new(s);
     let mut end = s.len();
     for _ in 0..MAX_BOX_TRIES {
-        let p1 = s[..end].rfind("\\boxed");
-        let p2 = s[..end].rfind("\\fbox");
+        let p1 = rfind(&s[..end], "\\boxed");
+        let p2 = rfind(&s[..end], "\\fbox");
         let (p, len) = match (p1, p2) {
             (Some(a), Some(c)) if c > a => (c, 5),
             (Some(a), _) => (a, 6),
@@ -384,8 +434,7 @@ fn clean(raw: &str) -> Option<String> {
     }
     // A phrase or label whose content holds a box commits to the box.
     if s.contains("\\boxed") || s.contains("\\fbox") {
-        let braces = BraceIndex::new(s);
-        if let Some(c) = last_box(s, &braces) {
+        if let Some(c) = last_box(s) {
             return clean(&c.content);
         }
     }
@@ -429,14 +478,10 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Case-insensitive (ASCII) `rfind` without allocating a lowered copy.
-fn rfind_ci(hay: &str, needle: &str) -> Option<usize> {
-    let h = hay.as_bytes();
-    let n = needle.as_bytes();
-    if n.len() > h.len() {
-        return None;
-    }
-    (0..=h.len() - n.len()).rev().find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+/// Last occurrence of `needle`: memchr's forward search is SIMD-accelerated (its reverse search is not),
+/// so iterating forward to the last hit is the faster scan.
+fn rfind(hay: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::find_iter(hay.as_bytes(), needle.as_bytes()).last()
 }
 
 #[cfg(test)]
