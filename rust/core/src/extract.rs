@@ -79,7 +79,23 @@ pub fn extract_gold(gold: &str) -> String {
             return clean(&c.content).unwrap_or_default();
         }
     }
-    clean(gold.trim()).unwrap_or_default()
+    let g = gold.trim();
+    // A worked solution without a marked answer ("... She makes $18.\nA: 18"): extract as from a completion.
+    if looks_like_solution(g) {
+        if let Some(a) = extract_answer(g) {
+            return a;
+        }
+    }
+    clean(g).unwrap_or_default()
+}
+
+/// Several lines, or several sentences of prose: a reference solution rather than a bare answer.
+fn looks_like_solution(g: &str) -> bool {
+    if g.contains('\n') {
+        return true;
+    }
+    let words = g.split_whitespace().filter(|w| w.len() > 1 && w.chars().all(|c| c.is_alphabetic())).count();
+    words >= 8 && g.contains(". ")
 }
 
 fn pick(cands: Vec<Candidate>) -> Option<Candidate> {
@@ -125,6 +141,15 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
         let line = region[p + 4..].trim_start().lines().next().unwrap_or("").trim();
         if !line.is_empty() {
             out.push(Candidate { start: p, content: line.to_string(), kind: Kind::Hashes });
+        }
+    }
+    // The few-shot "Q: ... A: 18" format: a line that starts with "A:".
+    let a_line = rfind(region, "\nA:").map(|p| p + 1).or_else(|| region.starts_with("A:").then_some(0));
+    if let Some(p) = a_line {
+        let line = region[p + 2..].lines().next().unwrap_or("").trim();
+        if !line.is_empty() {
+            let content = phrase_content(line).unwrap_or_else(|| line.to_string());
+            out.push(Candidate { start: p, content, kind: Kind::Label });
         }
     }
     (out, truncated)
@@ -519,6 +544,7 @@ mod tests {
         assert_eq!(ex("The answer is $5$. Next").as_deref(), Some("5"));
         assert_eq!(ex("The answer is \\$18.90.").as_deref(), Some("\\$18.90"));
         assert_eq!(ex("work\n#### 1,234").as_deref(), Some("1,234"));
+        assert_eq!(ex("Q: 2+2?\nA: 3/4 of it\nso").as_deref(), Some("3/4 of it"));
         assert_eq!(
             ex("Final Answer: The final answer is $x^2$. I hope it is correct.").as_deref(),
             Some("x^2")
@@ -559,5 +585,8 @@ mod tests {
         assert_eq!(extract_gold("\\boxed{(-\\infty, 3]}"), "(-\\infty, 3]");
         assert_eq!(extract_gold("$\\frac{3}{4}$"), "\\frac{3}{4}");
         assert_eq!(extract_gold(" 72 "), "72");
+        assert_eq!(extract_gold("She makes 9 * 2 = $<<9*2=18>>18 a day.\nA: 18"), "18");
+        assert_eq!(extract_gold("x = 3 \\text{ or } x = -2"), "x = 3 \\text{ or } x = -2");
+        assert_eq!(extract_gold("\\text{Evelyn}"), "\\text{Evelyn}");
     }
 }
