@@ -233,7 +233,7 @@ def test_verdict_fields() -> None:
     assert v.correct
     bad = sk.check("\\boxed{\\frac{3}{5}}", "0.75")
     assert (bad.status, bad.correct, bad.predicted) == ("incorrect", False, "\\frac{3}{5}")
-    assert sk.check("\\boxed{\\overrightarrow{AB}}", "5").status == "unparseable"
+    assert sk.check("\\boxed{\\int_0^1 f(x)\\,dx}", "5").status == "unparseable"
 
 
 # ---------------------------------------------------------------------------------------------- batches

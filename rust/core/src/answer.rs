@@ -45,9 +45,9 @@ pub fn choice_letter(normalized: &str, strict: bool) -> Option<char> {
         [c] if letter(*c) => Some((*c as char).to_ascii_uppercase()),
         [b'(', c, b')'] if letter(*c) => Some((*c as char).to_ascii_uppercase()),
         [b'(', c, b')', ..] if !strict && letter(*c) => Some((*c as char).to_ascii_uppercase()),
-        [c, b')' | b'.' | b':', rest @ ..] if !strict && letter(*c) && (rest.is_empty() || rest[0] == b' ') => {
-            Some((*c as char).to_ascii_uppercase())
-        }
+        // `C) 24`, `A)36`, `D)-16.2`, `C: ...`, `A.Civic Park ...`, `D.5, 6` (the gold is a letter, so a
+        // letter followed by punctuation is the option's label).
+        [c, b')' | b':' | b'.', ..] if !strict && letter(*c) => Some((*c as char).to_ascii_uppercase()),
         [c, b' ', ..] if !strict && letter(*c) && c.is_ascii_uppercase() => Some(*c as char),
         _ => None,
     }
@@ -79,10 +79,15 @@ pub fn parse_normalized(s: &str) -> PResult<Answer> {
             return Ok(m);
         }
     }
-    let toks = tokenize(&s)?;
+    let s = mixed_number(&s).unwrap_or(s);
+    let mut toks = tokenize(&s)?;
     if toks.iter().any(|t| matches!(t, Tok::Word(w) if w != "or" && w != "and")) {
-        // Words left after unit stripping: a text answer with some math in it.
-        return Ok(Answer::Text(text_key(&s)));
+        if !s.contains(|c: char| c.is_ascii_digit() || "+-*/^=_()[]\\".contains(c)) {
+            // Words left after unit stripping and no math: a text answer.
+            return Ok(Answer::Text(text_key(&s)));
+        }
+        // Letters inside math are products of variables (`2xyz`, `LCs^2 + RCs + 1`).
+        toks = split_words(toks);
     }
     parse_tokens(&toks)
 }
@@ -153,7 +158,10 @@ fn strip_units(s: &str) -> String {
             Some(p) if w[p + 1..].trim_matches(['{', '}']).chars().all(|c| c.is_ascii_digit()) => &w[..p],
             _ => w,
         };
-        let is_word = w.chars().count() >= 2 && w.chars().all(|c| c.is_alphabetic());
+        // `cm`, `apples`, `km/h`, `m/s^2`: at least two letters, unit-like.
+        let is_word = w.chars().filter(|c| c.is_alphabetic()).count() >= 2
+            && crate::normalize::is_unit_text(w)
+            && !w.contains(['{', '}', '^']);
         let head_ok = head.chars().any(|c| c.is_ascii_digit() || c == '\\')
             && !head.ends_with(['+', '-', '*', '/', '=', '^', '(', '[', ',']);
         let lw = w.to_ascii_lowercase();
@@ -183,6 +191,33 @@ fn strip_thousands(s: &str) -> String {
         return s.replace(',', "");
     }
     s.to_string()
+}
+
+/// A plain-text mixed number `2 1/3` (a proper fraction after a whole number) as `(2+1/3)`.
+fn mixed_number(s: &str) -> Option<String> {
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", s),
+    };
+    let (whole, frac) = body.split_once(' ')?;
+    let (n, d) = frac.split_once('/')?;
+    let all_digits = |x: &str| !x.is_empty() && x.len() <= 18 && x.bytes().all(|c| c.is_ascii_digit());
+    if !(all_digits(whole) && all_digits(n) && all_digits(d)) {
+        return None;
+    }
+    let (n, d): (u64, u64) = (n.parse().ok()?, d.parse().ok()?);
+    (n > 0 && n < d).then(|| format!("{sign}({whole}+{n}/{d})"))
+}
+
+fn split_words(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(toks.len());
+    for t in toks {
+        match t {
+            Tok::Word(w) if w != "or" && w != "and" => out.extend(w.chars().map(|c| Tok::Id(c.to_string()))),
+            t => out.push(t),
+        }
+    }
+    out
 }
 
 /// `1011_2`, `1011_{2}`, `A3F_{16}`.
@@ -552,6 +587,11 @@ mod tests {
         assert!(matches!(a("12 \\text{ cm}"), Answer::Scalar(_)));
         assert!(matches!(a("3,607,421"), Answer::Scalar(Expr::Num(_))));
         assert!(matches!(a("x \\in [2, 5)"), Answer::Tuple { .. }));
+        assert!(matches!(a("2xyz"), Answer::Scalar(_)));
+        assert!(matches!(a("\\frac{600}{7} km/h"), Answer::Scalar(Expr::Div(..))));
+        assert_eq!(mixed_number("2 1/3").as_deref(), Some("(2+1/3)"));
+        assert_eq!(mixed_number("-2 1/3").as_deref(), Some("-(2+1/3)"));
+        assert_eq!(mixed_number("2 4/3"), None);
     }
 
     #[test]
@@ -564,5 +604,9 @@ mod tests {
         assert_eq!(choice_letter("(C) 24", true), None);
         assert_eq!(choice_letter("24", false), None);
         assert_eq!(choice_letter("b", true), Some('B'));
+        assert_eq!(choice_letter("A)36", false), Some('A'));
+        assert_eq!(choice_letter("D)-16.2", false), Some('D'));
+        assert_eq!(choice_letter("A.Civic Park is north", false), Some('A'));
+        assert_eq!(choice_letter("D.5, 6", false), Some('D'));
     }
 }

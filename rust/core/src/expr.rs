@@ -263,6 +263,9 @@ const GREEK: &[&str] = &[
     "Xi", "Sigma", "Phi", "Psi", "Omega",
 ];
 
+const ACCENTS: &[&str] =
+    &["dot", "ddot", "hat", "bar", "vec", "tilde", "overline", "widehat", "widetilde", "overrightarrow", "check"];
+
 pub fn is_greek(name: &str) -> bool {
     GREEK.contains(&name)
 }
@@ -330,8 +333,12 @@ pub fn tokenize(s: &str) -> PResult<Vec<Tok>> {
                     toks.push(Tok::Cmd("pi".into()));
                 } else if matches!(w, "inf" | "infty" | "infinity" | "oo") {
                     toks.push(Tok::Cmd("infty".into()));
-                } else if w.len() >= 3 || w == "or" {
-                    toks.push(Tok::Word(w.to_ascii_lowercase()));
+                } else if w.len() >= 3 || w.eq_ignore_ascii_case("or") {
+                    toks.push(Tok::Word(if w.eq_ignore_ascii_case("or") || w.eq_ignore_ascii_case("and") {
+                        w.to_ascii_lowercase()
+                    } else {
+                        w.to_string()
+                    }));
                 } else {
                     for ch in w.chars() {
                         toks.push(Tok::Id(ch.to_string()));
@@ -834,6 +841,11 @@ impl<'a> Parser<'a> {
                 if GREEK.contains(&name) {
                     return self.variable(name.to_string());
                 }
+                if ACCENTS.contains(&name) {
+                    // `\dot{x}`, `\hat{v}`, `\overline{AB}`: a decorated name is a variable of its own.
+                    let inner = self.raw_group()?;
+                    return self.variable(format!("{name}{{{inner}}}"));
+                }
                 Err(ParseError::Unsupported(format!("\\{name}")))
             }
         }
@@ -913,11 +925,12 @@ fn proper_fraction(e: &Expr) -> Option<Expr> {
 fn starts_atom(t: &Tok) -> bool {
     match t {
         Tok::Num(_) | Tok::Id(_) => true,
-        Tok::Open(b'(' | b'{') => true,
+        Tok::Open(b'(' | b'{' | b'[') => true,
         Tok::Cmd(c) => {
             matches!(c.as_str(), "frac" | "sqrt" | "binom" | "pi" | "log" | "lg" | "ln" | "e" | "imath" | "infty")
                 || func_of(c).is_some()
                 || GREEK.contains(&c.as_str())
+                || ACCENTS.contains(&c.as_str())
         }
         _ => false,
     }

@@ -75,8 +75,10 @@ pub fn extract_gold(gold: &str) -> String {
         return clean(line).unwrap_or_default();
     }
     if gold.contains("\\boxed") || gold.contains("\\fbox") {
-        if let Some(c) = last_box(gold) {
-            return clean(&c.content).unwrap_or_default();
+        let boxes = final_boxes(gold);
+        if !boxes.is_empty() {
+            let parts: Vec<String> = boxes.iter().filter_map(|c| clean(c)).collect();
+            return parts.join(", ");
         }
     }
     let g = gold.trim();
@@ -87,6 +89,50 @@ pub fn extract_gold(gold: &str) -> String {
         }
     }
     clean(g).unwrap_or_default()
+}
+
+/// The last box of a reference, with the boxes just before it in the same sentence ("the answers are
+/// $\boxed{-2}$ and $\boxed{1}$"), in order.
+fn final_boxes(g: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    // "... $\boxed{(10, 0)}$ and $\boxed{(0,0)}.$ (Either point is an acceptable answer.)": alternatives.
+    let tail_says_either = last_box(g).is_some_and(|c| {
+        let after = &g[c.start..];
+        let after = &after[..floor_char_boundary(after, 200 + c.content.len())];
+        after.to_ascii_lowercase().contains("either")
+    });
+    if tail_says_either {
+        return last_box(g).map(|c| vec![c.content]).unwrap_or_default();
+    }
+    let mut end = g.len();
+    let mut prev_start: Option<usize> = None;
+    for _ in 0..16 {
+        let Some(c) = last_box(&g[..end]) else { break };
+        if let Some(ps) = prev_start {
+            // Text between this box's end and the next box: a short connective within one sentence.
+            let close = c.start + g[c.start..].find('{').unwrap_or(0) + 1 + c.content.len() + 1;
+            let between = g.get(close..ps).unwrap_or("");
+            let connective = between.len() <= 24
+                && !between.contains(['.', '\n'])
+                && between.chars().all(|ch| ch.is_alphabetic() || " ,;=$\\text{}".contains(ch));
+            if !connective {
+                break;
+            }
+        }
+        prev_start = Some(c.start);
+        end = c.start;
+        out.push(c.content);
+    }
+    out.reverse();
+    // "$\boxed{15\frac{39}{40}}$, or $\boxed{\frac{639}{40}}$": one value written two ways.
+    if out.len() > 1 {
+        let last = out.last().unwrap().clone();
+        let opts = crate::Options::default();
+        if out.iter().all(|b| crate::compare(b, &last, &opts) == crate::Status::Correct) {
+            return vec![last];
+        }
+    }
+    out
 }
 
 /// Several lines, or several sentences of prose: a reference solution rather than a bare answer.
@@ -137,11 +183,8 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
     if let Some(c) = last_answer_marker(region, has_box) {
         out.push(c);
     }
-    if let Some(p) = rfind(region, "####") {
-        let line = region[p + 4..].trim_start().lines().next().unwrap_or("").trim();
-        if !line.is_empty() {
-            out.push(Candidate { start: p, content: line.to_string(), kind: Kind::Hashes });
-        }
+    if let Some(c) = last_hashes(region) {
+        out.push(c);
     }
     // The few-shot "Q: ... A: 18" format: a line that starts with "A:".
     let a_line = rfind(region, "\nA:").map(|p| p + 1).or_else(|| region.starts_with("A:").then_some(0));
@@ -153,6 +196,63 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
         }
     }
     (out, truncated)
+}
+
+/// GSM8K's `#### 72`: four hashes not part of a longer run, followed on the same line by an answer rather
+/// than a markdown heading (`#### Step 5: ...`).
+fn last_hashes(region: &str) -> Option<Candidate> {
+    let b = region.as_bytes();
+    let hits: Vec<usize> = memchr::memmem::find_iter(b, b"####").collect();
+    for &p in hits.iter().rev().take(64) {
+        if (p > 0 && b[p - 1] == b'#') || b.get(p + 4) == Some(&b'#') {
+            continue;
+        }
+        let line = region[p + 4..].trim_start_matches([' ', '\t']).lines().next().unwrap_or("").trim();
+        let first_word: String = line.chars().take_while(|c| c.is_alphabetic()).collect();
+        if line.is_empty() || first_word.chars().count() >= 2 {
+            continue;
+        }
+        return Some(Candidate { start: p, content: line.to_string(), kind: Kind::Hashes });
+    }
+    None
+}
+
+/// Whether a phrase found after a box is a clean final answer (a value, not prose that mentions one):
+/// at most two words of prose outside math, and not opening with a word.
+fn is_clean_answer(content: &str) -> bool {
+    if !looks_like_answer(content) {
+        return false;
+    }
+    let text = strip_math_spans(content);
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 2 && !matches!(w.to_ascii_lowercase().as_str(), "option" | "choice" | "or" | "and"))
+        .collect();
+    let opens_with_word = text.trim_start().chars().take_while(|c| c.is_alphabetic()).count() >= 3
+        && !text.trim_start().to_ascii_lowercase().starts_with("option")
+        && !text.trim_start().to_ascii_lowercase().starts_with("choice");
+    words.len() <= 2 && !opens_with_word
+}
+
+/// Text with `$...$` spans and LaTeX commands removed (what remains is prose).
+fn strip_math_spans(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_math = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => in_math = !in_math,
+            '\\' => {
+                while chars.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+                    chars.next();
+                }
+                out.push(' ');
+            }
+            _ if !in_math => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Most occurrences of the word "answer" examined, from the end.
@@ -192,7 +292,7 @@ fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
         } else {
             continue;
         };
-        if has_box && !looks_like_answer(&content) {
+        if has_box && !is_clean_answer(&content) {
             continue;
         }
         let kind = if lower[start..].starts_with("answer") { Kind::Label } else { Kind::Phrase };
@@ -439,7 +539,7 @@ fn last_number(s: &str) -> Option<(usize, usize)> {
         let c = b[start - 1];
         if c.is_ascii_digit() {
             start -= 1;
-        } else if (c == b'.' || c == b',') && start >= 2 && b[start - 2].is_ascii_digit() {
+        } else if (c == b'.' || c == b',' || c == b'/') && start >= 2 && b[start - 2].is_ascii_digit() {
             start -= 1;
         } else {
             break;
@@ -531,6 +631,10 @@ mod tests {
         assert_eq!(ex("So \\boxed{5}. Hmm, wait. The final answer is $6$.").as_deref(), Some("6"));
         assert_eq!(ex("The answer is $\\boxed{14}$.").as_deref(), Some("14"));
         assert_eq!(ex("\\boxed{6}. So the answer is correct.").as_deref(), Some("6"));
+        assert_eq!(ex("So $\\boxed{5}$. Note the answer is 5 apples in total, not 6.").as_deref(), Some("5"));
+        assert_eq!(ex("$\\boxed{12}$. We check: the answer is consistent with 3 * 4 = 12.").as_deref(), Some("12"));
+        assert_eq!(ex("So the total is $\\boxed{25}$.\n#### Step 5: done").as_deref(), Some("25"));
+        assert_eq!(ex("$\\boxed{25}$. FIX######\n more").as_deref(), Some("25"));
     }
 
     #[test]
@@ -563,6 +667,7 @@ mod tests {
         assert_eq!(ex("we get $x = 5$ in the end").as_deref(), Some("x = 5"));
         assert_eq!(ex("we get $x$ and so 12 apples").as_deref(), Some("12"));
         assert_eq!(ex("total -3.5").as_deref(), Some("-3.5"));
+        assert_eq!(ex("1/2 pound almonds and 1/3 pound walnuts.").as_deref(), Some("1/3"));
         assert_eq!(ex("nothing"), None);
     }
 
@@ -585,6 +690,11 @@ mod tests {
         assert_eq!(extract_gold("\\boxed{(-\\infty, 3]}"), "(-\\infty, 3]");
         assert_eq!(extract_gold("$\\frac{3}{4}$"), "\\frac{3}{4}");
         assert_eq!(extract_gold(" 72 "), "72");
+        assert_eq!(extract_gold("the answers are $\\boxed{-2}$ and $\\boxed{1}$."), "-2, 1");
+        assert_eq!(extract_gold("$x =\\boxed{ -\\tfrac32}$ and $x = \\boxed{-\\tfrac34},$ respectively."), "-\\tfrac32, -\\tfrac34");
+        assert_eq!(extract_gold("must be $\\boxed{3}$ or $\\boxed{\\frac{2}{5}}$."), "3, \\frac{2}{5}");
+        assert_eq!(extract_gold("so $\\boxed{15\\frac{39}{40}}$, or $\\boxed{\\frac{639}{40}}$."), "\\frac{639}{40}");
+        assert_eq!(extract_gold("First $\\boxed{3}$. Then, adding, we get $\\boxed{5}$."), "5");
         assert_eq!(extract_gold("She makes 9 * 2 = $<<9*2=18>>18 a day.\nA: 18"), "18");
         assert_eq!(extract_gold("x = 3 \\text{ or } x = -2"), "x = 3 \\text{ or } x = -2");
         assert_eq!(extract_gold("\\text{Evelyn}"), "\\text{Evelyn}");

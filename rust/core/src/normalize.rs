@@ -189,6 +189,15 @@ fn rewrite_commands(s: &str) -> String {
                 if k < b.len() && b[k] == b'{' {
                     if let Some(e) = matching_brace(s, k + 1) {
                         let inner = rewrite_commands(&s[k + 1..e]);
+                        let word = inner.trim();
+                        if after_quantity(&out) && is_unit_text(word) {
+                            // `12\,\mathrm{cm}`, `5 \text{ m/s}`, `15000 \text{ kcal m}^{-2}`: a unit, dropped.
+                            i = skip_exponent(s, e + 1);
+                            if word.eq_ignore_ascii_case("percent") {
+                                out.push('%');
+                            }
+                            continue;
+                        }
                         if name == "operatorname" {
                             out.push('\\');
                             out.push_str(inner.trim());
@@ -262,6 +271,17 @@ fn rewrite_commands(s: &str) -> String {
             i += 3;
             continue;
         }
+        if c == b'\'' && after_quantity(&out) && out.trim_end().ends_with(|c: char| c.is_ascii_digit()) {
+            while i < b.len() && b[i] == b'\'' {
+                i += 1;
+            }
+            continue;
+        }
+        if c == b'$' {
+            // Math delimiters left inside an answer (`x+$ $y`) carry no meaning; `\$` was handled above.
+            i += 1;
+            continue;
+        }
         if c == b'~' {
             push_space(&mut out);
             i += 1;
@@ -272,17 +292,30 @@ fn rewrite_commands(s: &str) -> String {
             let rest = &s[i + 1..];
             let rest_t = rest.trim_start();
             if rest_t.starts_with("\\circ") {
-                i = s.len() - rest_t.len() + 5;
+                i = skip_temperature_scale(s, s.len() - rest_t.len() + 5);
                 continue;
             }
             if let Some(inner) = rest_t.strip_prefix('{') {
                 let inner_t = inner.trim_start();
                 if inner_t.starts_with("\\circ") {
                     if let Some(e) = matching_brace(inner, 0) {
-                        i = s.len() - inner.len() + e + 1;
+                        i = skip_temperature_scale(s, s.len() - inner.len() + e + 1);
                         continue;
                     }
                 }
+                if inner_t.starts_with("\\prime") {
+                    if let Some(e) = matching_brace(inner, 0) {
+                        let primes = inner[..e].matches("\\prime").count();
+                        i = s.len() - inner.len() + e + 1;
+                        push_primes(&mut out, primes);
+                        continue;
+                    }
+                }
+            }
+            if rest_t.starts_with("\\prime") {
+                i = s.len() - rest_t.len() + 6;
+                push_primes(&mut out, 1);
+                continue;
             }
         }
         let ch = s[i..].chars().next().unwrap();
@@ -290,6 +323,83 @@ fn rewrite_commands(s: &str) -> String {
         i += ch.len_utf8();
     }
     out
+}
+
+/// The output so far ends with a quantity (a number, or a bracketed or braced expression), so a unit
+/// may follow.
+fn after_quantity(out: &str) -> bool {
+    let t = out.trim_end();
+    t.ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')' || c == '%')
+}
+
+/// Unit-like text: words of letters with `/`, `.`, `-` and exponents (`m/s`, `kcal m`, `sq. ft`), not a
+/// connective such as "or" or "and".
+pub(crate) fn is_unit_text(w: &str) -> bool {
+    let lw = w.to_ascii_lowercase();
+    !w.is_empty()
+        && w.chars().next().is_some_and(|c| c.is_alphabetic())
+        && w.chars().all(|c| c.is_alphabetic() || " /.-^{}0123456789".contains(c))
+        && !matches!(
+            lw.trim_end_matches('.'),
+            "or" | "and" | "if" | "for" | "when" | "where" | "otherwise" | "is" | "i" | "e" | "p.m" | "a.m" | "pm" | "am"
+        )
+        && !lw.starts_with("or ")
+        && !lw.starts_with("and ")
+}
+
+/// Skip an exponent (`^2`, `^{-1}`) at `i`, returning the index after it.
+fn skip_exponent(s: &str, i: usize) -> usize {
+    let b = s.as_bytes();
+    let mut j = i;
+    while j < b.len() && b[j] == b' ' {
+        j += 1;
+    }
+    if j < b.len() && b[j] == b'^' {
+        j += 1;
+        if j < b.len() && b[j] == b'{' {
+            if let Some(e) = matching_brace(s, j + 1) {
+                return e + 1;
+            }
+        } else {
+            if j < b.len() && b[j] == b'-' {
+                j += 1;
+            }
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            return j;
+        }
+    }
+    i
+}
+
+/// After a degree sign, skip a temperature scale letter (`^\circ C`, `^\circ \mathrm{F}`).
+fn skip_temperature_scale(s: &str, i: usize) -> usize {
+    let b = s.as_bytes();
+    let mut j = i;
+    while j < b.len() && b[j] == b' ' {
+        j += 1;
+    }
+    if j < b.len() && matches!(b[j], b'C' | b'F' | b'K') && b.get(j + 1).is_none_or(|c| !c.is_ascii_alphanumeric()) {
+        return j + 1;
+    }
+    for w in ["\\text{C}", "\\mathrm{C}", "\\text{F}", "\\mathrm{F}", "\\text{ C}", "\\mathrm{K}"] {
+        if s[j..].starts_with(w) {
+            return j + w.len();
+        }
+    }
+    i
+}
+
+/// Primes after a number are units (minutes, seconds, feet, inches) and dropped; after a name they are
+/// derivative marks, kept as `'`.
+fn push_primes(out: &mut String, n: usize) {
+    if out.trim_end().ends_with(|c: char| c.is_ascii_digit()) {
+        return;
+    }
+    for _ in 0..n {
+        out.push('\'');
+    }
 }
 
 fn prev_is_digit(out: &str) -> bool {
@@ -352,7 +462,7 @@ mod tests {
         assert_eq!(normalize("30^{\\circ}"), "30");
         assert_eq!(normalize("30\u{00B0}"), "30");
         assert_eq!(normalize("\\$18.90"), "18.90");
-        assert_eq!(normalize("12\\,\\mathrm{cm}"), "12 cm");
+        assert_eq!(normalize("12\\,\\mathrm{cm}"), "12");
         assert_eq!(normalize("\\text{(C)}"), "(C)");
         assert_eq!(normalize("50\\%"), "50%");
         assert_eq!(normalize("\\frac12\u{200b}\u{200b}"), "\\frac12");
@@ -361,6 +471,17 @@ mod tests {
         assert_eq!(normalize("2.5"), "2.5");
         assert_eq!(normalize("\\pi r^2"), "\\pi r^2");
         assert_eq!(normalize("\\left\\{1,2\\right\\}"), "\\{1,2\\}");
+        assert_eq!(normalize("5 \\text{ m/s}"), "5");
+        assert_eq!(normalize("\\frac{600}{7} \\text{ km/h}"), "\\frac{600}{7}");
+        assert_eq!(normalize("15000 \\text{ kcal m}^{-2} \\text{yr}^{-1}"), "15000");
+        assert_eq!(normalize("1950^\\circ C"), "1950");
+        assert_eq!(normalize("20^\\circ \\text{C}"), "20");
+        assert_eq!(normalize("0.003^{\\prime \\prime}"), "0.003");
+        assert_eq!(normalize("30''"), "30");
+        assert_eq!(normalize("x^{\\prime}+1"), "x'+1");
+        assert_eq!(normalize("x+$ $y"), "x+y");
+        assert_eq!(normalize("x = 3 \\text{ or } x = -2"), "x=3 or x=-2");
+        assert_eq!(normalize("25 \\text{ percent}"), "25%");
     }
 
     #[test]
