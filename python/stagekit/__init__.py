@@ -9,7 +9,7 @@ Heavy integrations (torch, trl, vllm, ray) are optional extras imported only whe
 """
 
 from stagekit._core import __version__
-from stagekit.verify import (
+from stagekit.verifier import (
     DEFAULT_REL_TOL,
     STATUSES,
     Status,
@@ -25,7 +25,46 @@ from stagekit.verify import (
     verify_batch,
 )
 
+# The transforms import pyarrow; they load on first use so `import stagekit` stays fast.
+_TRANSFORMS = (
+    "BRIDGE_TEMPLATE",
+    "CFT_KINDS",
+    "SCHEMES",
+    "STAGES",
+    "SchemaError",
+    "bin_difficulty",
+    "bridge_prompts",
+    "cft_records",
+    "diagnose",
+    "pass_at_k",
+    "pass_rates",
+    "persistent_failures",
+    "pipe",
+    "score",
+    "segment_steps",
+    "select_bridge",
+    "split_stages",
+    "split_trace",
+    "to_grpo",
+    "to_sft",
+    "zero_reward_groups",
+)
+
+
+def __getattr__(name: str):  # PEP 562: lazy attributes
+    if name in _TRANSFORMS:
+        from stagekit import transforms
+
+        return getattr(transforms, name)
+    raise AttributeError(f"module 'stagekit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TRANSFORMS])
+
+
 __all__ = [
+    *_TRANSFORMS,
     "DEFAULT_REL_TOL",
     "STATUSES",
     "Status",

@@ -53,5 +53,15 @@ def check_batch(
 ) -> tuple[pa.BooleanArray, pa.UInt8Array, pa.StringArray, pa.StringArray]:
     """``(correct, status_code, predicted, gold_answer)`` arrays; codes index :data:`STATUSES`."""
 
+def arithmetic_claims(text: str) -> list[tuple[int, int, str, str, str, bool]]:
+    """Every arithmetic claim ``a op b = c`` of ``text`` as ``(start, end, lhs, stated, actual, ok)``;
+    offsets are character offsets into ``text``; ``actual`` is the exact value of ``lhs``."""
+
+def first_false_claims(
+    texts: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any, threads: int | None = None
+) -> tuple[pa.UInt64Array, pa.UInt64Array, pa.StringArray, pa.StringArray, pa.StringArray]:
+    """The first false claim of each text as arrays ``(start, end, lhs, stated, actual)``, null where a
+    text has none."""
+
 def _panic_for_test() -> None:
     """Panic inside the Rust core (tests use it to check that panics become exceptions)."""

@@ -4,6 +4,7 @@
 //! - [`check`] / [`compare`]: is it equivalent to the gold answer? Numbers, fractions, radicals,
 //!   expressions, equations, intervals, sets, tuples, matrices, units, multiple choice, ...
 //! - [`check_many`]: the same over many pairs in parallel (rayon).
+//! - [`steps::first_false_claim`]: the first false `a op b = c` claim of a reasoning trace.
 //!
 //! Work per pair is bounded by construction (input, token, depth, bit-size and work caps), so hostile
 //! inputs cost at most milliseconds; nothing uses signals, timeouts or global state.
@@ -15,6 +16,7 @@ pub mod eval;
 pub mod expr;
 pub mod extract;
 pub mod normalize;
+pub mod steps;
 
 pub use check::{check, check_many, check_opt, compare, Status, Verdict};
 pub use equiv::Options;

@@ -5,7 +5,7 @@
 //! Arrow inputs are read in place through the Arrow C data interface (no string is copied); Python
 //! sequences are read once while the GIL is held, lone surrogates replaced by U+FFFD.
 
-use arrow_array::{Array, BooleanArray, LargeStringArray, StringArray, StringViewArray, UInt8Array};
+use arrow_array::{Array, BooleanArray, LargeStringArray, StringArray, StringViewArray, UInt64Array, UInt8Array};
 use arrow_data::ArrayData;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::DataType;
@@ -284,6 +284,68 @@ fn check_batch<'py>(
     )
 }
 
+type ClaimTuple = (usize, usize, String, String, String, bool);
+
+/// Every arithmetic claim `a op b = c` of a text: `(start, end, lhs, stated, actual, ok)`, with
+/// character (not byte) offsets.
+#[pyfunction]
+fn arithmetic_claims(py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Vec<ClaimTuple>> {
+    let t = lossy(text);
+    gate(py, move || {
+        core::steps::arithmetic_claims(&t)
+            .into_iter()
+            .map(|c| (char_offset(&t, c.start), char_offset(&t, c.end), c.lhs, c.stated, c.actual, c.ok))
+            .collect()
+    })
+}
+
+fn char_offset(s: &str, byte: usize) -> usize {
+    s[..byte].chars().count()
+}
+
+/// The first false claim of each text: arrays `(start, end, lhs, stated, actual)`, null where a text has
+/// no false claim (offsets in characters).
+#[pyfunction]
+#[pyo3(signature = (texts, threads = None))]
+fn first_false_claims<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let col = Column::from_py(texts, "texts")?;
+    let threads = threads.unwrap_or_else(default_threads).max(1);
+    let pool = pool(threads)?;
+    let found: Vec<Option<(usize, usize, String, String, String)>> = gate(py, move || {
+        use rayon::prelude::*;
+        let rows = col.rows();
+        pool.install(|| {
+            rows.par_iter()
+                .with_min_len(64)
+                .map(|t| {
+                    let t = (*t)?;
+                    core::steps::first_false_claim(t)
+                        .map(|c| (char_offset(t, c.start), char_offset(t, c.end), c.lhs, c.stated, c.actual))
+                })
+                .collect()
+        })
+    })?;
+    let start: UInt64Array = found.iter().map(|f| f.as_ref().map(|c| c.0 as u64)).collect();
+    let end: UInt64Array = found.iter().map(|f| f.as_ref().map(|c| c.1 as u64)).collect();
+    let lhs: StringArray = found.iter().map(|f| f.as_ref().map(|c| c.2.as_str())).collect();
+    let stated: StringArray = found.iter().map(|f| f.as_ref().map(|c| c.3.as_str())).collect();
+    let actual: StringArray = found.iter().map(|f| f.as_ref().map(|c| c.4.as_str())).collect();
+    PyTuple::new(
+        py,
+        [
+            start.into_data().to_pyarrow(py)?,
+            end.into_data().to_pyarrow(py)?,
+            lhs.into_data().to_pyarrow(py)?,
+            stated.into_data().to_pyarrow(py)?,
+            actual.into_data().to_pyarrow(py)?,
+        ],
+    )
+}
+
 /// Raise a Rust panic inside the gate (for testing that panics become exceptions).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -299,6 +361,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(verify_batch, m)?)?;
     m.add_function(wrap_pyfunction!(check_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(arithmetic_claims, m)?)?;
+    m.add_function(wrap_pyfunction!(first_false_claims, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
     m.add("STATUSES", Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;

@@ -1,0 +1,38 @@
+"""Pure Arrow transforms: tables in, tables out, no I/O, no state (see ``_contract``)."""
+
+from stagekit.transforms._contract import Col, SchemaError, as_table, pipe, transform
+from stagekit.transforms.bridge import BRIDGE_TEMPLATE, bridge_prompts, select_bridge
+from stagekit.transforms.cft import CFT_KINDS, cft_records, diagnose
+from stagekit.transforms.difficulty import SCHEMES, STAGES, bin_difficulty, pass_at_k, pass_rates, split_stages
+from stagekit.transforms.formats import to_grpo, to_sft
+from stagekit.transforms.groups import persistent_failures, zero_reward_groups
+from stagekit.transforms.score import score
+from stagekit.transforms.segment import METHODS, segment_steps, split_trace
+
+__all__ = [
+    "BRIDGE_TEMPLATE",
+    "CFT_KINDS",
+    "METHODS",
+    "SCHEMES",
+    "STAGES",
+    "Col",
+    "SchemaError",
+    "as_table",
+    "bin_difficulty",
+    "bridge_prompts",
+    "cft_records",
+    "diagnose",
+    "persistent_failures",
+    "pass_at_k",
+    "pass_rates",
+    "pipe",
+    "score",
+    "segment_steps",
+    "select_bridge",
+    "split_stages",
+    "split_trace",
+    "to_grpo",
+    "to_sft",
+    "transform",
+    "zero_reward_groups",
+]

@@ -1,0 +1,46 @@
+"""Scoring rollouts with the Rust verifier."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from stagekit import verifier as _verify
+from stagekit.transforms._contract import Col, set_column, transform
+
+__all__ = ["score"]
+
+
+@transform(
+    reads=[
+        Col("completion", "string", nulls="a null completion has no answer (status no_answer)"),
+        Col("answer", "string", nulls="a null gold answer cannot be checked (status unparseable)"),
+    ],
+    writes=[
+        ("correct", "bool: the final answer is equivalent to the gold"),
+        ("status", "string: correct | incorrect | no_answer | unparseable"),
+        ("predicted", "string: the extracted final answer (null where none)"),
+    ],
+)
+def score(
+    rollouts: pa.Table,
+    *,
+    completion: str = "completion",
+    answer: str = "answer",
+    threads: int | None = None,
+    rel_tol: float = _verify.DEFAULT_REL_TOL,
+) -> pa.Table:
+    r"""Verify every rollout's final answer against its gold answer (or reference solution).
+
+    Adds (or replaces) the columns ``correct``, ``status`` and ``predicted``; every other column passes
+    through untouched. The work runs in the Rust batch verifier on ``threads`` threads (default: all cores),
+    reading the string columns in place.
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"problem_id": [1, 1], "completion": ["\\boxed{4}", "\\boxed{5}"], "answer": ["4", "4"]})
+    >>> score(t).select(["correct", "status"]).to_pylist()
+    [{'correct': True, 'status': 'correct'}, {'correct': False, 'status': 'incorrect'}]
+    """
+    verdicts = _verify.check_batch(rollouts[completion], rollouts[answer], threads=threads, rel_tol=rel_tol)
+    out = set_column(rollouts, "correct", verdicts["correct"])
+    out = set_column(out, "status", verdicts["status"].cast(pa.string()))
+    return set_column(out, "predicted", verdicts["predicted"])
