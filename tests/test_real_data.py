@@ -341,8 +341,9 @@ LABEL_ERRORS: dict[tuple[str, str], str] = {
 #: Disputed: either verdict is defensible; stagekit's current one is pinned. (set, key) -> (verdict, why).
 AGREEMENT_DISPUTED: dict[tuple[str, str], tuple[bool, str]] = {
     ("nemo_skills_rs0", "train/intermediate_algebra/1135.json"): (
-        True,
-        "truncated ('So, the final answer'): no commitment, but the last display says 'S = ... = 13' = gold",
+        False,
+        "truncated ('So, the final answer'): a dangling marker commits to nothing (no_answer), though the "
+        "last display says 'S = ... = 13' = gold; rewarding truncation would be worse",
     ),
     ("tora_tora-code-34b-v1.0", "806"): (False, "overall pass rate 0.7 vs gt 70 (percent): ToRA accepts"),
 }

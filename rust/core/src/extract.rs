@@ -45,6 +45,10 @@ pub fn extract_answer(text: &str) -> Option<String> {
         Some(p) => &text[p + "</think>".len()..],
         None => text,
     };
+    if ends_with_dangling_marker(region) {
+        // "... So, the final answer" cut off before the answer: the completion commits to nothing.
+        return None;
+    }
     let (cands, truncated_box_at) = strong_candidates(region);
     let best = pick(cands);
     // A final `\boxed{` left unclosed (a truncated completion) commits to nothing.
@@ -144,6 +148,12 @@ fn looks_like_solution(g: &str) -> bool {
     words >= 8 && g.contains(". ")
 }
 
+fn ends_with_dangling_marker(region: &str) -> bool {
+    let tail = &region[floor_char_boundary(region, region.len().saturating_sub(40))..];
+    let t = tail.trim_end().trim_end_matches([':', '*', ' ', '\n']).to_ascii_lowercase();
+    ["final answer", "final answer is", "the answer is", "answer is", "the answer"].iter().any(|m| t.ends_with(m))
+}
+
 fn pick(cands: Vec<Candidate>) -> Option<Candidate> {
     cands.into_iter().max_by_key(|c| c.start)
 }
@@ -217,6 +227,26 @@ fn last_hashes(region: &str) -> Option<Candidate> {
     None
 }
 
+/// Whether an answer phrase or label after a box states a new final answer (and so supersedes the box):
+/// an `Answer:` line or a `$...$` answer does, unless it is an evaluative word ("the answer is correct");
+/// undelimited prose must be a clean answer (see [`is_clean_answer`]).
+fn overrides_box(body: &str, content: &str, kind: Kind) -> bool {
+    if is_evaluative(content) {
+        return false;
+    }
+    let delimited = body.trim_start_matches(|c: char| c == ':' || c == '*' || c.is_whitespace()).starts_with('$');
+    kind == Kind::Label || delimited || is_clean_answer(content)
+}
+
+fn is_evaluative(content: &str) -> bool {
+    let w = content.trim().trim_matches(|c: char| !c.is_alphanumeric()).to_ascii_lowercase();
+    matches!(
+        w.as_str(),
+        "correct" | "incorrect" | "wrong" | "right" | "above" | "below" | "same" | "consistent" | "confirmed"
+            | "verified" | "valid" | "invalid" | "reasonable" | "clear" | "obvious" | "unchanged" | "as follows"
+    )
+}
+
 /// Whether a phrase found after a box is a clean final answer (a value, not prose that mentions one):
 /// at most two words of prose outside math, and not opening with a word.
 fn is_clean_answer(content: &str) -> bool {
@@ -267,7 +297,7 @@ fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
     for &q in hits.iter().rev().take(MAX_ANSWER_WORDS) {
         let before = &lower[..q];
         let after = &lower[q + 6..];
-        let (start, content) = if let Some(rest) = after.strip_prefix(" is").or_else(|| after.strip_prefix("s are")) {
+        let (start, content, body) = if let Some(rest) = after.strip_prefix(" is").or_else(|| after.strip_prefix("s are")) {
             let start = if before.ends_with("final ") {
                 q - 6
             } else if before.ends_with("the ") {
@@ -279,7 +309,7 @@ fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
             };
             let body = &region[region.len() - rest.len()..];
             match phrase_content(body) {
-                Some(c) => (start, c),
+                Some(c) => (start, c, body),
                 None => continue,
             }
         } else if let Some(rest) = ["**:", ":**", ":", " :"].iter().find_map(|l| after.strip_prefix(l)) {
@@ -288,14 +318,14 @@ fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
             if line.is_empty() {
                 continue;
             }
-            (q, phrase_content(line).unwrap_or_else(|| line.to_string()))
+            (q, phrase_content(line).unwrap_or_else(|| line.to_string()), body)
         } else {
             continue;
         };
-        if has_box && !is_clean_answer(&content) {
+        let kind = if lower[start..].starts_with("answer") { Kind::Label } else { Kind::Phrase };
+        if has_box && !overrides_box(body, &content, kind) {
             continue;
         }
-        let kind = if lower[start..].starts_with("answer") { Kind::Label } else { Kind::Phrase };
         return Some(Candidate { start, content, kind });
     }
     None
@@ -443,7 +473,7 @@ fn phrase_content(body: &str) -> Option<String> {
         i += 1;
     }
     let i = i.min(b.len());
-    let content = body[..floor_char_boundary(body, i)].trim();
+    let content = cut_at_prose_clause(body[..floor_char_boundary(body, i)].trim());
     // Inline math delimiters inside the sentence (`$x<1$ or $x>2$`) carry no meaning here.
     let content = strip_dollars(content);
     if content.trim().is_empty() {
@@ -451,6 +481,29 @@ fn phrase_content(body: &str) -> Option<String> {
     } else {
         Some(content.trim().to_string())
     }
+}
+
+/// "25, although some write it as 025" -> "25": a comma (outside math and brackets) followed by a prose
+/// word of three or more letters ends the answer; lists (`2, 3`, `x = 2, x = 3`) are kept.
+fn cut_at_prose_clause(s: &str) -> &str {
+    let b = s.as_bytes();
+    let (mut depth, mut in_math) = (0i32, false);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'$' => in_math = !in_math,
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b',' if depth <= 0 && !in_math => {
+                let rest = s[i + 1..].trim_start();
+                let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+                if word.len() >= 3 && !matches!(word.to_ascii_lowercase().as_str(), "and" | "or") {
+                    return s[..i].trim_end();
+                }
+            }
+            _ => {}
+        }
+    }
+    s
 }
 
 /// Remove unescaped `$` (keeping `\$`, a currency sign).
@@ -631,6 +684,13 @@ mod tests {
         assert_eq!(ex("So \\boxed{5}. Hmm, wait. The final answer is $6$.").as_deref(), Some("6"));
         assert_eq!(ex("The answer is $\\boxed{14}$.").as_deref(), Some("14"));
         assert_eq!(ex("\\boxed{6}. So the answer is correct.").as_deref(), Some("6"));
+        assert_eq!(ex("We get $\\boxed{parabola}$.\n\nThe answer is $circle$.").as_deref(), Some("circle"));
+        assert_eq!(ex("Tentatively $\\boxed{north}$.\n\nAnswer: south").as_deref(), Some("south"));
+        assert_eq!(ex("\\boxed{7}. The answer is $correct$.").as_deref(), Some("7"));
+        assert_eq!(ex("The answer is 25, although some write it as 025.").as_deref(), Some("25"));
+        assert_eq!(ex("The answers are 2, 3.").as_deref(), Some("2, 3"));
+        assert_eq!(ex("\\[ S = 6 + 7 = 13 \\]\n\nSo, the final answer"), None);
+        assert_eq!(ex("\\[ S = 13 \\]\n\nSo, the final answer is"), None);
         assert_eq!(ex("So $\\boxed{5}$. Note the answer is 5 apples in total, not 6.").as_deref(), Some("5"));
         assert_eq!(ex("$\\boxed{12}$. We check: the answer is consistent with 3 * 4 = 12.").as_deref(), Some("12"));
         assert_eq!(ex("So the total is $\\boxed{25}$.\n#### Step 5: done").as_deref(), Some("25"));
