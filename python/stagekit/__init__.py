@@ -51,20 +51,30 @@ _TRANSFORMS = (
 )
 
 
-def __getattr__(name: str):  # PEP 562: lazy attributes
-    if name in _TRANSFORMS:
-        from stagekit import transforms
+# Integrations and backends, also loaded on first use (none imports torch, trl or vllm until used).
+_LAZY_MODULES = {"generate": "stagekit.generate", "trl": "stagekit.integrations.trl", "models": "stagekit.models"}
 
-        return getattr(transforms, name)
+
+def __getattr__(name: str):  # PEP 562: lazy attributes
+    import importlib
+
+    if name in _TRANSFORMS:
+        return getattr(importlib.import_module("stagekit.transforms"), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
+    if name == "default_model":
+        return importlib.import_module("stagekit.models").default_model
     raise AttributeError(f"module 'stagekit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_TRANSFORMS])
+    return sorted([*globals(), *_TRANSFORMS, *_LAZY_MODULES, "default_model"])
 
 
 __all__ = [
     *_TRANSFORMS,
+    *_LAZY_MODULES,
+    "default_model",
     "DEFAULT_REL_TOL",
     "STATUSES",
     "Status",

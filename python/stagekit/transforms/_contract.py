@@ -148,10 +148,8 @@ def transform(*, reads: Sequence[Col] = (), writes: Sequence[tuple[str, str]] = 
 
         @functools.wraps(fn)
         def wrapper(table: Any, /, *args: Any, **kwargs: Any) -> pa.Table:
-            if args:
-                raise TypeError(f"{name}() takes its options as keywords only")
             try:
-                bound = sig.bind(table, **kwargs)
+                bound = sig.bind(table, *args, **kwargs)
             except TypeError as e:
                 raise TypeError(f"{name}(): {e}") from None
             bound.apply_defaults()
