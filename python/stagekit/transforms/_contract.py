@@ -64,7 +64,32 @@ class Col:
             raise ValueError(f"unknown column kind {self.kind!r}")
 
 
+def _plain_types(table: pa.Table) -> pa.Table:
+    """Replace view types (``string_view``, as polars exports strings) by their plain equivalents, which
+    every pyarrow kernel supports."""
+
+    def plain(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_string_view(t):
+            return pa.large_string()
+        if pa.types.is_binary_view(t):
+            return pa.large_binary()
+        if pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+            return pa.large_list(plain(t.value_type))
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            inner = plain(t.value_type)
+            return t if inner == t.value_type else pa.large_list(inner)
+        return t
+
+    target = pa.schema([f.with_type(plain(f.type)) for f in table.schema])
+    return table if target.equals(table.schema) else table.cast(target)
+
+
 def as_table(data: Any, where: str = "stagekit") -> pa.Table:
+    """Convert ``data`` to a ``pyarrow.Table`` (see :func:`_as_table`), with view types made plain."""
+    return _plain_types(_as_table(data, where))
+
+
+def _as_table(data: Any, where: str) -> pa.Table:
     """Convert ``data`` to a ``pyarrow.Table``: a Table, a RecordBatch, anything exposing
     ``__arrow_c_stream__`` (polars, DuckDB, ...), a pandas DataFrame, a Hugging Face ``datasets.Dataset``
     (through its Arrow table), or a dict of columns."""
@@ -99,6 +124,11 @@ def _describe(t: pa.DataType) -> str:
     return str(t)
 
 
+def columns_present(table: pa.Table) -> str:
+    """``name: type, ...`` of a table, for error messages."""
+    return ", ".join(f"{n}: {table.schema.field(n).type}" for n in table.column_names) or "(none)"
+
+
 def _validate(table: pa.Table, name: str, cols: Sequence[Col], options: dict[str, Any]) -> pa.Table:
     present = table.column_names
     for col in cols:
@@ -119,7 +149,7 @@ def _validate(table: pa.Table, name: str, cols: Sequence[Col], options: dict[str
             if not _KINDS[col.kind](typ):
                 raise SchemaError(
                     f"{name}: column {cname!r} has type {_describe(typ)}, expected {col.kind}; "
-                    f"columns present: {', '.join(f'{n}: {table.schema.field(n).type}' for n in present)}"
+                    f"columns present: {columns_present(table)}"
                 )
     return table
 

@@ -75,7 +75,7 @@ def bridge_prompts(
     problems = table[prompt].to_pylist()
     take, cut_col, n_col, prefixes, prompts = [], [], [], [], []
     for i, (st, problem) in enumerate(zip(step_lists, problems, strict=True)):
-        st = st or []
+        st = ["" if x is None else x for x in (st or [])]
         for j in _cuts(len(st), cuts):
             prefix = "\n\n".join(st[:j])
             take.append(i)
@@ -191,7 +191,9 @@ def select_bridge(
             p = sum(oks[k:m]) / (m - k)
             if p >= tau:
                 cands = [
-                    f"{prefixes[r].rstrip()}\n\n{comps[r].strip()}" for r in range(k, m) if oks[r] and comps[r] is not None
+                    f"{(prefixes[r] or '').rstrip()}\n\n{comps[r].strip()}"
+                    for r in range(k, m)
+                    if oks[r] and comps[r] is not None
                 ]
                 cands = [c for c in cands if fits(c)]
                 if cands:

@@ -31,11 +31,13 @@ REPAIR_PROMPT = (
 REPAIR_PROMPT_EMPTY = "{problem}\n\nA previous attempt went wrong from its first step. Solve the problem step by step."
 
 
-def _with_final_answer(text: str, gold: str) -> str:
-    """A reference solution that states its final answer in a form the verifier extracts."""
-    if _verify.extract_answer(text) is not None and _verify.verify(text, gold):
-        return text
-    return f"{text.rstrip()}\n\nThe final answer is $\\boxed{{{_verify.extract_gold(gold)}}}$."
+def _with_final_answer(text: str, gold: str) -> str | None:
+    """A reference solution stating its final answer in a form the verifier extracts: as it is when its
+    stated answer verifies, with the gold appended when it states none, and ``None`` (no record) when it
+    states a different answer."""
+    if _verify.extract_answer(text) is None:
+        return f"{text.rstrip()}\n\nThe final answer is $\\boxed{{{_verify.extract_gold(gold)}}}$."
+    return text if _verify.verify(text, gold) else None
 
 
 def diagnose(attempt: str, gold: str) -> tuple[str, int | None]:
@@ -145,13 +147,19 @@ def cft_records(
         raise ValueError(f"cft_records: kinds must be drawn from {CFT_KINDS}, got {kinds!r}")
     t = failures
     ctype = t.schema.field(completion).type
+    if pa.types.is_null(ctype):
+        t = t.set_column(t.column_names.index(completion), completion, t[completion].cast(pa.string()))
+        ctype = pa.string()
     if pa.types.is_list(ctype) or pa.types.is_large_list(ctype):
         idx = pc.list_parent_indices(t[completion])
         t = t.drop_columns([completion]).take(idx).append_column(completion, pc.list_flatten(t[completion]))
     elif not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
-        from stagekit.transforms._contract import SchemaError
+        from stagekit.transforms._contract import SchemaError, columns_present
 
-        raise SchemaError(f"cft_records: column {completion!r} has type {ctype}, expected string or list<string>")
+        raise SchemaError(
+            f"cft_records: column {completion!r} has type {ctype}, expected string or list<string>; "
+            f"columns present: {columns_present(t)}"
+        )
 
     def col(name: str | None) -> list:
         return t[name].to_pylist() if name and name in t.column_names else [None] * t.num_rows

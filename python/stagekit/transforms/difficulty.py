@@ -31,7 +31,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def _ks(k: int | Iterable[int]) -> list[int]:
     ks = [k] if isinstance(k, int) else list(k)
-    if not ks or any(not isinstance(x, int) or x < 1 for x in ks):
+    if not ks or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in ks):
         raise ValueError(f"pass_rates: k must be positive integers, got {k!r}")
     return sorted(set(ks))
 
@@ -111,8 +111,9 @@ def _wilson(p: pa.ChunkedArray, n: pa.ChunkedArray, confidence: float) -> tuple[
     center = pc.divide(pc.add(p, pc.divide(z2n, 2.0)), denom)
     var = pc.add(pc.divide(pc.multiply(p, pc.subtract(1.0, p)), n), pc.divide(z2n, pc.multiply(n, 4.0)))
     half = pc.divide(pc.multiply(z, pc.sqrt(var)), denom)
-    lo = pc.max_element_wise(pc.subtract(center, half), 0.0)
-    hi = pc.min_element_wise(pc.add(center, half), 1.0)
+    # Clamp into [0, 1] and around p itself (rounding can put lo a hair above p = 0, hi below p = 1).
+    lo = pc.min_element_wise(pc.max_element_wise(pc.subtract(center, half), 0.0), p)
+    hi = pc.max_element_wise(pc.min_element_wise(pc.add(center, half), 1.0), p)
     return lo, hi
 
 
@@ -144,14 +145,15 @@ _IV = re.compile(r"^\s*([\[(])\s*([-+]?[0-9.]+)\s*,\s*([-+]?[0-9.]+)\s*([\])])\s
 
 def _interval(spec: str | tuple[float, float], stage: str) -> _Interval:
     if isinstance(spec, tuple) and len(spec) == 2:
-        return _Interval(float(spec[0]), float(spec[1]), True, True)
-    m = _IV.match(str(spec))
-    if not m:
-        raise ValueError(f"bin_difficulty: threshold for {stage!r} must be an interval like '[0, 0.25)', got {spec!r}")
-    lo, hi = float(m.group(2)), float(m.group(3))
+        lo, hi, lc, hc = float(spec[0]), float(spec[1]), True, True
+    else:
+        m = _IV.match(str(spec))
+        if not m:
+            raise ValueError(f"bin_difficulty: threshold for {stage!r} must be an interval like '[0, 0.25)', got {spec!r}")
+        lo, hi, lc, hc = float(m.group(2)), float(m.group(3)), m.group(1) == "[", m.group(4) == "]"
     if not (0 <= lo <= hi <= 1):
-        raise ValueError(f"bin_difficulty: interval {spec!r} for {stage!r} is not within [0, 1]")
-    return _Interval(lo, hi, m.group(1) == "[", m.group(4) == "]")
+        raise ValueError(f"bin_difficulty: interval {spec!r} for {stage!r} is not within [0, 1] with lo <= hi")
+    return _Interval(lo, hi, lc, hc)
 
 
 #: Named schemes: stage -> pass-rate interval. A problem belongs to every stage whose interval holds its

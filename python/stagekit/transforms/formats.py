@@ -62,6 +62,10 @@ def to_sft(
     """
     ps, cs = table[prompt].to_pylist(), table[completion].to_pylist()
     extra = _kept(table, keep, "to_sft")
+    written = {"messages"} if format == "messages" else {"prompt", "completion"}
+    clash = written & set(extra)
+    if clash:
+        raise ValueError(f"to_sft: keep names {sorted(clash)}, which format={format!r} writes; rename them first")
     if format == "messages":
         msgs = [_turns(system, ("user", p), ("assistant", c)) for p, c in zip(ps, cs, strict=True)]
         return pa.table({"messages": pa.array(msgs, _MESSAGES), **extra})

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.transforms._contract import Col, SchemaError, transform
+from stagekit.transforms._contract import Col, SchemaError, columns_present, transform
 
 __all__ = ["persistent_failures", "zero_reward_groups"]
 
@@ -18,16 +18,22 @@ def _binary(table: pa.Table, reward: str, where: str) -> pa.ChunkedArray:
     col = table[reward]
     if pa.types.is_boolean(col.type):
         return col
+    if pa.types.is_null(col.type):
+        return col.cast(pa.bool_())  # all null: every reward counts as zero
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
         bad = pc.and_(pc.is_valid(col), pc.and_(pc.not_equal(col, 0), pc.not_equal(col, 1)))
         if pc.any(bad).as_py():
             example = col.filter(bad)[0].as_py()
             raise SchemaError(
                 f"{where}: column {reward!r} holds {example!r}: groups are judged on the binary correctness "
-                f"column (0/1 or bool), not on a shaped reward; pass reward='correct' (see sk.score)"
+                f"column (0/1 or bool), not on a shaped reward; pass reward='correct' (see sk.score); "
+                f"columns present: {columns_present(table)}"
             )
         return pc.equal(col, 1)
-    raise SchemaError(f"{where}: column {reward!r} has type {col.type}, expected bool (or 0/1 numbers)")
+    raise SchemaError(
+        f"{where}: column {reward!r} has type {col.type}, expected bool (or 0/1 numbers); "
+        f"columns present: {columns_present(table)}"
+    )
 
 
 def _keys(by: str | Iterable[str]) -> list[str]:

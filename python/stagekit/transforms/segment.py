@@ -16,12 +16,13 @@ __all__ = ["METHODS", "segment_steps", "split_trace"]
 METHODS = ("auto", "step_markers", "paragraphs", "numbered", "lines", "sentences")
 
 _STEP = re.compile(r"(?im)^[ \t>#*_]*(?:step|stage)\s*\d+\b")
-_PARA = re.compile(r"\n[ \t]*\n\s*")
+_PARA = re.compile(r"\r?\n[ \t]*\r?\n\s*")
 _NUMBERED = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]|\(\d{1,3}\))[ \t]+")
 _LINE = re.compile(r"\n\s*")
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z(\\$\d])")
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Dr|Fig|Eq|approx|cf|No)\.|\b[A-Z]\.)$")
 _BEGIN = re.compile(r"\\begin\{([^}]*)\}")
+_BLANK = re.compile(r"\n[ \t\r]*\n")
 
 
 def _protected(text: str) -> list[tuple[int, int]]:
@@ -66,11 +67,24 @@ def _protected(text: str) -> list[tuple[int, int]]:
             i += 2
             continue
         elif c == "$":
-            # Inline math closes on the same line; a lone `$` (currency: "$18") is plain text.
+            # Inline math (Pandoc's rule): an opening `$` has a non-space to its right, a closing `$` a
+            # non-space to its left and no digit to its right; it may wrap a line but not a blank line. A
+            # `$` without such a partner (currency: "$18", "costs $5.\nThen $6") is plain text.
             j = i + 1
-            while j < n and text[j] not in "$\n":
-                j += 2 if text[j] == "\\" else 1
-            if j >= n or text[j] != "$":
+            if j >= n or text[j].isspace():
+                i += 1
+                continue
+            while j < n:
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                if text[j] == "\n" and _BLANK.match(text, j):
+                    j = n
+                    break
+                if text[j] == "$" and not text[j - 1].isspace() and not (j + 1 < n and text[j + 1].isdigit()):
+                    break
+                j += 1
+            if j >= n:
                 i += 1
                 continue
             j += 1
@@ -98,7 +112,8 @@ def _cut_points(text: str, method: str, spans: list[tuple[int, int]]) -> list[in
     elif method == "lines":
         pts = [m.end() for m in _LINE.finditer(text)]
     elif method == "sentences":
-        pts = [m.end() for m in _SENTENCE.finditer(text) if not _ABBREV.search(text[max(0, m.start() - 8) : m.start() + 1])]
+        # `m.start()` is just after the punctuation: the abbreviation check looks at the text ending there.
+        pts = [m.end() for m in _SENTENCE.finditer(text) if not _ABBREV.search(text[max(0, m.start() - 8) : m.start()])]
     else:
         raise ValueError(f"segment_steps: unknown method {method!r} (methods: {', '.join(METHODS)})")
     return sorted({p for p in pts if 0 < p < len(text) and _allowed(p, spans, starts)})
@@ -119,7 +134,9 @@ def split_trace(text: str, method: str = "auto") -> list[str]:
 
     Steps are consecutive slices of ``text`` with surrounding whitespace stripped (empty ones dropped),
     so joining them gives back the trace up to whitespace at the seams. No boundary falls inside
-    ``$..$``, ``$$..$$``, ``\[..\]``, ``\(..\)``, ``\begin{..}..\end{..}`` or a code fence.
+    ``$..$``, ``$$..$$``, ``\[..\]``, ``\(..\)``, ``\begin{..}..\end{..}`` or a code fence. Inline ``$..$``
+    is read as Pandoc reads it: no space just inside either dollar, no digit just after the closing one,
+    no blank line inside; a ``$`` without such a partner (currency) is text.
 
     >>> split_trace("Step 1: $a = 2$.\nStep 2: so $b = 3$.")
     ['Step 1: $a = 2$.', 'Step 2: so $b = 3$.']

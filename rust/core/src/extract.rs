@@ -521,8 +521,42 @@ fn strip_dollars(s: &str) -> String {
     out
 }
 
+/// A completion that is nothing but a short expression (`2x`, `x^2/2`, `n(n+1)/2`) commits to all of it.
+fn bare_expression(region: &str) -> Option<String> {
+    let t = region.trim();
+    if t.is_empty() || t.len() > 80 || t.contains('\n') {
+        return None;
+    }
+    let mut prose = false;
+    let mut chars = t.chars().peekable();
+    let mut word = String::new();
+    let mut check = |w: &mut String| {
+        if w.len() >= 3 && !crate::expr::is_math_word(&w.to_ascii_lowercase()) {
+            prose = true;
+        }
+        w.clear();
+    };
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            check(&mut word);
+            while chars.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+                chars.next();
+            }
+        } else if c.is_alphabetic() {
+            word.push(c);
+        } else {
+            check(&mut word);
+        }
+    }
+    check(&mut word);
+    (!prose && t.chars().any(|c| c.is_alphanumeric())).then(|| t.to_string())
+}
+
 /// The last math span or the last number, whichever ends later.
 fn fallback(region: &str) -> Option<String> {
+    if let Some(e) = bare_expression(region) {
+        return Some(e);
+    }
     let span = last_math_span(region);
     let num = last_number(region);
     match (span, num) {
@@ -727,6 +761,10 @@ mod tests {
         assert_eq!(ex("we get $x = 5$ in the end").as_deref(), Some("x = 5"));
         assert_eq!(ex("we get $x$ and so 12 apples").as_deref(), Some("12"));
         assert_eq!(ex("total -3.5").as_deref(), Some("-3.5"));
+        assert_eq!(ex("2x").as_deref(), Some("2x"));
+        assert_eq!(ex(" n(n+1)/2 ").as_deref(), Some("n(n+1)/2"));
+        assert_eq!(ex("\\frac{x^2}{2}").as_deref(), Some("\\frac{x^2}{2}"));
+        assert_eq!(ex("so 5 apples").as_deref(), Some("5"));
         assert_eq!(ex("1/2 pound almonds and 1/3 pound walnuts.").as_deref(), Some("1/3"));
         assert_eq!(ex("nothing"), None);
     }
