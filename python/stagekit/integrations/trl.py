@@ -202,13 +202,15 @@ class RolloutRecorder:
         return recorded
 
     def _record(self, name: str, prompts: Any, completions: Any, kwargs: dict[str, Any], values: list) -> None:
+        state = kwargs.get("trainer_state")
+        step = int(getattr(state, "global_step", -1)) if state is not None else -1
         with self._lock:
             b = self._batch
-            if b is None or b["completions"] is not completions:
+            # trl calls every reward function on the same `completions` list of one batch.
+            if b is None or b["completions"] is not completions or b["step"] != step or name in b["rewards"]:
                 self._close_batch()
-                state = kwargs.get("trainer_state")
                 self._batch = b = {
-                    "step": int(getattr(state, "global_step", -1)) if state is not None else -1,
+                    "step": step,
                     "prompts": prompts,
                     "completions": completions,
                     "ids": kwargs.get(self.problem_id),
