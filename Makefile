@@ -39,7 +39,7 @@ py-test:
 FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
-	cd rust/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run check -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	cd rust/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run check -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=check.dict -timeout=5
 
 ## the verifier benchmark (stagekit vs math-verify vs a regex floor); prints the README's table
 bench: $(BIN)/python

@@ -158,10 +158,9 @@ fn strip_units(s: &str) -> String {
             Some(p) if w[p + 1..].trim_matches(['{', '}']).chars().all(|c| c.is_ascii_digit()) => &w[..p],
             _ => w,
         };
-        // `cm`, `apples`, `km/h`, `m/s^2`: at least two letters, unit-like.
-        let is_word = w.chars().filter(|c| c.is_alphabetic()).count() >= 2
-            && crate::normalize::is_unit_text(w)
-            && !w.contains(['{', '}', '^']);
+        // `cm`, `apples`, `km/h`, `m/s`: words of two or more letters or known unit symbols, joined by `/`
+        // (but not `x/y` or `y-x`, which are math).
+        let is_word = w.chars().filter(|c| c.is_alphabetic()).count() >= 2 && w.split('/').all(is_unit_token);
         let head_ok = head.chars().any(|c| c.is_ascii_digit() || c == '\\')
             && !head.ends_with(['+', '-', '*', '/', '=', '^', '(', '[', ',']);
         let lw = w.to_ascii_lowercase();
@@ -172,6 +171,13 @@ fn strip_units(s: &str) -> String {
         }
     }
     s
+}
+
+/// One part of a plain-text unit: a word of two or more letters, or a common one-letter unit symbol.
+fn is_unit_token(t: &str) -> bool {
+    let n = t.chars().count();
+    (n >= 2 && t.chars().all(|c| c.is_alphabetic()))
+        || matches!(t, "m" | "s" | "g" | "h" | "l" | "L" | "N" | "J" | "W" | "V" | "A" | "K" | "Pa" | "min")
 }
 
 /// `3,607,421` → `3607421` when the whole answer is one number with thousands separators.
@@ -589,6 +595,9 @@ mod tests {
         assert!(matches!(a("x \\in [2, 5)"), Answer::Tuple { .. }));
         assert!(matches!(a("2xyz"), Answer::Scalar(_)));
         assert!(matches!(a("\\frac{600}{7} km/h"), Answer::Scalar(Expr::Div(..))));
+        assert!(matches!(a("5 m/s"), Answer::Scalar(Expr::Num(_))));
+        assert!(!matches!(a("3 x - y"), Answer::Scalar(Expr::Num(_))));
+        assert!(!matches!(a("2 x/y"), Answer::Scalar(Expr::Num(_))));
         assert_eq!(mixed_number("2 1/3").as_deref(), Some("(2+1/3)"));
         assert_eq!(mixed_number("-2 1/3").as_deref(), Some("-(2+1/3)"));
         assert_eq!(mixed_number("2 4/3"), None);

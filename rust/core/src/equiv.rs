@@ -8,12 +8,12 @@
 //! otherwise. Equations compare up to a nonzero constant factor.
 
 use crate::answer::{to_intervals, Answer, Interval};
-use crate::eval::{numeric, q_to_f64, Env, EvalError, Exact};
+use crate::eval::{numeric, Env, EvalError, Exact};
 use crate::expr::Expr;
 use num_bigint::BigInt;
 use num_complex::Complex64 as C;
 use num_rational::BigRational as Q;
-use num_traits::Zero;
+use num_traits::{Signed, Zero};
 
 /// Tolerance for values computed in floating point that hold no decimal literal (√8 vs 2√2).
 pub const IRRATIONAL_TOL: f64 = 1e-10;
@@ -45,8 +45,16 @@ pub fn equivalent(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
     crate::deep(|| equivalent_inner(pred, gold, opts))
 }
 
+/// Most `±` signs expanded in one expression (2^4 = 16 values); more is undecided, not exponential work.
+const MAX_PM: usize = 4;
+/// Most items matched pairwise in an unordered comparison after identical items are paired.
+const MAX_UNORDERED: usize = 64;
+
 fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
     use Answer::*;
+    if pm_count_answer(pred) > MAX_PM || pm_count_answer(gold) > MAX_PM {
+        return Unknown;
+    }
     match (pred, gold) {
         (Text(a), Text(b)) => bool_dec(a == b),
         (_, Text(_)) | (Text(_), _) => NotEqual,
@@ -73,7 +81,13 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
             }
             scalar(rhs, g, opts)
         }
-        (Scalar(p), Equation { rhs, named: Some(_), .. }) => scalar(p, rhs, opts),
+        (Scalar(p), Equation { rhs, named: Some(_), .. }) => {
+            if p.has_pm() || rhs.has_pm() {
+                return unordered(&pm_list(p), &pm_list(rhs), opts);
+            }
+            scalar(p, rhs, opts)
+        }
+        (List(_), Equation { rhs, named: Some(_), .. }) if rhs.has_pm() => equivalent(pred, &List(pm_list(rhs)), opts),
         (Equation { lhs: pl, rhs: pr, named: pn }, Equation { lhs: gl, rhs: gr, named: gn }) => {
             if pn.is_some() && pn == gn {
                 return scalar(pr, gr, opts);
@@ -149,6 +163,22 @@ fn all(it: impl Iterator<Item = Decision>) -> Decision {
     }
 }
 
+fn pm_count_answer(a: &Answer) -> usize {
+    let count = |e: &Expr| {
+        let mut n = 0;
+        e.walk(&mut |x| n += matches!(x, Expr::Pm(..)) as usize);
+        n
+    };
+    match a {
+        Answer::Scalar(e) => count(e),
+        Answer::Equation { lhs, rhs, .. } => count(lhs) + count(rhs),
+        Answer::Tuple { items, .. } | Answer::Set(items) | Answer::List(items) => {
+            items.iter().map(pm_count_answer).max().unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
 fn pm_list(e: &Expr) -> Vec<Answer> {
     e.expand_pm().into_iter().map(Answer::Scalar).collect()
 }
@@ -181,8 +211,19 @@ fn unordered(a: &[Answer], b: &[Answer], opts: &Options) -> Decision {
         return NotEqual;
     }
     let mut used = vec![false; a.len()];
-    let mut unknown = false;
+    let mut pending: Vec<&Answer> = Vec::new();
+    // Pair structurally identical items first (cheap), then match the rest pairwise.
     for y in b {
+        match a.iter().enumerate().position(|(i, x)| !used[i] && x == y) {
+            Some(i) => used[i] = true,
+            None => pending.push(y),
+        }
+    }
+    if pending.len() > MAX_UNORDERED {
+        return Unknown;
+    }
+    let mut unknown = false;
+    for y in pending {
         let mut found = false;
         for (i, x) in a.iter().enumerate() {
             if used[i] {
@@ -284,10 +325,7 @@ fn constant(p: &Expr, g: &Expr, decimal: bool, opts: &Options) -> Decision {
             if a == b {
                 return Equal;
             }
-            if decimal {
-                return bool_dec(close_f(q_to_f64(a), q_to_f64(b), opts.rel_tol));
-            }
-            NotEqual
+            bool_dec(decimal && close_q(a, b, opts.rel_tol))
         }
         (Err(EvalError::Undefined), _) | (_, Err(EvalError::Undefined)) => Unknown,
         _ => {
@@ -295,17 +333,58 @@ fn constant(p: &Expr, g: &Expr, decimal: bool, opts: &Options) -> Decision {
             let a = numeric(p, &cenv);
             let b = numeric(g, &cenv);
             let tol = if decimal { opts.rel_tol.max(IRRATIONAL_TOL) } else { IRRATIONAL_TOL };
+            let (inf_p, inf_g) = (has_infinity(p), has_infinity(g));
+            if inf_p != inf_g {
+                return NotEqual; // a number is not infinity, however large
+            }
+            if inf_p {
+                return complex_close(a, b, tol); // -∞ = -∞; ∞ ≠ -∞
+            }
+            if (a.norm() == 0.0 || b.norm() == 0.0) && (inexact_ops(p) || inexact_ops(g)) && (a - b).norm() <= 1e-15 {
+                // A value that is exactly zero computed through transcendental functions (\sin\pi,
+                // e^{i\pi}+1, (\sqrt2)^2-2) leaves ~1e-16 of rounding noise.
+                return Equal;
+            }
+            let trusted = |z: C, overflowed: bool| {
+                let fin = z.re.is_finite() && z.im.is_finite();
+                fin && if z.norm() == 0.0 { !overflowed } else { (1e-280..1e280).contains(&z.norm()) }
+            };
+            let (op, og) = (matches!(x, Err(EvalError::Overflow)), matches!(y, Err(EvalError::Overflow)));
+            if !(trusted(a, op) && trusted(b, og)) {
+                // Past what floats represent (10^5000 + 1 vs 10^5000, 6^{-6339} vs 0, e^{1000} vs e^{1001}):
+                // a saturated value differs from a finite one, and is undecided against another.
+                let fin = |z: C| z.re.is_finite() && z.im.is_finite();
+                if a.re.is_nan() || b.re.is_nan() || fin(a) == fin(b) {
+                    return Unknown;
+                }
+                return NotEqual;
+            }
             complex_close(a, b, tol)
         }
     }
 }
 
-fn close_f(a: f64, b: f64, tol: f64) -> bool {
-    if a == b {
-        return true;
-    }
-    let scale = a.abs().max(b.abs());
-    (a - b).abs() <= tol * scale
+fn has_infinity(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, Expr::Inf));
+    found
+}
+
+/// Whether evaluating `e` in floating point rounds (functions, logarithms, roots, non-integer powers).
+fn inexact_ops(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        found |= matches!(x, Expr::Func(..) | Expr::Log(..) | Expr::Root(..))
+            || matches!(x, Expr::Pow(b, p) if matches!(**b, Expr::E) || !matches!(**p, Expr::Num(_) | Expr::Neg(_)));
+    });
+    found
+}
+
+/// `|a - b| <= tol * max(|a|, |b|)` in exact arithmetic (no overflow, no underflow).
+fn close_q(a: &Q, b: &Q, tol: f64) -> bool {
+    let Some(t) = Q::from_float(tol) else { return false };
+    let scale = if a.abs() > b.abs() { a.abs() } else { b.abs() };
+    (a - b).abs() <= t * scale
 }
 
 fn complex_close(a: C, b: C, tol: f64) -> Decision {
@@ -324,23 +403,21 @@ fn complex_close(a: C, b: C, tol: f64) -> Decision {
         return NotEqual;
     }
     let scale = a.norm().max(b.norm());
-    let d = (a - b).norm();
-    bool_dec(d <= tol * scale || d <= 1e-13)
+    bool_dec((a - b).norm() <= tol * scale)
 }
 
 /// Fixed pseudo-random evaluation points: a variable's value depends on its name and the trial only, so
 /// both sides see the same assignment.
+///
+/// Exact mode uses integers in ±[3, 1000] (Schwartz–Zippel: two different rational functions of degree
+/// d agree at a random point of a set of size S with probability at most d/S, per trial); integers keep
+/// polynomial evaluation free of gcds.
 fn point_q(name: &str, trial: u64) -> Q {
     let h = fnv(name) ^ trial.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let h = splitmix(h);
-    let num = 2 + (h % 89) as i64;
-    let den = 3 + ((h >> 20) % 37) as i64;
+    let v = 3 + (h % 998) as i64;
     let sign = if (h >> 40) & 1 == 1 { -1 } else { 1 };
-    let mut q = Q::new(BigInt::from(sign * num), BigInt::from(den));
-    if q.is_integer() {
-        q += Q::new(BigInt::from(1), BigInt::from(7));
-    }
-    q
+    Q::from_integer(BigInt::from(sign * v))
 }
 
 fn point_f(name: &str, trial: u64) -> f64 {
@@ -399,7 +476,7 @@ fn identity(p: &Expr, g: &Expr, names: &[Box<str>], decimal: bool, opts: &Option
                     if !decimal {
                         return NotEqual;
                     }
-                    if !close_f(q_to_f64(&a), q_to_f64(&b), opts.rel_tol) {
+                    if !close_q(&a, &b, opts.rel_tol) {
                         return NotEqual;
                     }
                 }

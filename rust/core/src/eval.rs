@@ -12,8 +12,10 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 
 /// Largest numerator or denominator (in bits) exact arithmetic produces.
 pub const MAX_BITS: u64 = 16_384;
-/// Work budget of one exact evaluation, in machine-word operations (roughly).
-pub const WORK_BUDGET: u64 = 4_000_000;
+/// Work budget of one exact evaluation, in units of roughly a machine-word operation (an integer result
+/// of `w` words costs `w`; a rational one `16 w²`, for the binary gcd that normalises it). A few
+/// milliseconds at most; past it, floating point decides.
+pub const WORK_BUDGET: u64 = 500_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvalError {
@@ -49,6 +51,22 @@ impl Default for Exact {
     }
 }
 
+/// `a + b`, without num-rational's gcd when both are integers (its binary gcd with 1 is quadratic).
+fn qadd(a: Q, b: Q) -> Q {
+    if a.is_integer() && b.is_integer() {
+        return Q::from_integer(a.to_integer() + b.to_integer());
+    }
+    a + b
+}
+
+/// `a * b`, without a gcd when both are integers.
+fn qmul(a: Q, b: Q) -> Q {
+    if a.is_integer() && b.is_integer() {
+        return Q::from_integer(a.to_integer() * b.to_integer());
+    }
+    a * b
+}
+
 fn bits(q: &Q) -> u64 {
     q.numer().bits().max(q.denom().bits())
 }
@@ -68,7 +86,10 @@ impl Exact {
         if b > MAX_BITS {
             return Err(EvalError::Overflow);
         }
-        self.charge(1 + b / 64)?;
+        // Normalising a rational takes a (binary) gcd, quadratic in the operands' length in bits; an
+        // integer needs none.
+        let w = 1 + b / 64;
+        self.charge(if q.is_integer() { w } else { 16 * w * w })?;
         Ok(q)
     }
 
@@ -93,7 +114,7 @@ impl Exact {
                 let mut acc = Q::zero();
                 for x in v {
                     let y = self.eval(x, env)?;
-                    acc = self.capped(acc + y)?;
+                    acc = self.capped(qadd(acc, y))?;
                 }
                 Ok(acc)
             }
@@ -104,7 +125,7 @@ impl Exact {
                     if bits(&acc) + bits(&y) > MAX_BITS + 64 {
                         return Err(EvalError::Overflow);
                     }
-                    acc = self.capped(acc * y)?;
+                    acc = self.capped(qmul(acc, y))?;
                 }
                 Ok(acc)
             }
@@ -208,7 +229,11 @@ impl Exact {
                 return Err(EvalError::Overflow);
             }
             self.charge(1 + n.unsigned_abs() * b / 64)?;
-            let r = num_traits::pow(base, n.unsigned_abs() as usize);
+            let r = if base.is_integer() {
+                Q::from_integer(num_traits::pow(base.to_integer(), n.unsigned_abs() as usize))
+            } else {
+                num_traits::pow(base, n.unsigned_abs() as usize)
+            };
             let r = if n < 0 { r.recip() } else { r };
             return self.capped(r);
         }

@@ -426,7 +426,9 @@ pub fn parse_number(s: &str) -> PResult<Expr> {
     } else {
         Q::new(n, num_traits::pow(ten, (-scale) as usize))
     };
-    let fractional = !q.is_integer() && frac_part.bytes().any(|c| c != b'0');
+    // A nonzero fractional digit marks a possibly rounded value, also in scientific notation (`1.1e8`,
+    // like `1.1\times10^8`).
+    let fractional = frac_part.bytes().any(|c| c != b'0');
     Ok(if fractional { Expr::Dec(q) } else { Expr::Num(q) })
 }
 
@@ -962,7 +964,8 @@ mod tests {
         assert_eq!(p("12"), Expr::int(12));
         assert!(matches!(p("2.5"), Expr::Dec(_)));
         assert!(matches!(p("2.0"), Expr::Num(_)));
-        assert_eq!(p("2.4e8"), Expr::int(240_000_000));
+        assert_eq!(p("2.4e8"), Expr::Dec(Q::from_integer(BigInt::from(240_000_000))));
+        assert_eq!(p("24e7"), Expr::int(240_000_000));
     }
 
     #[test]

@@ -150,7 +150,8 @@ fn rewrite_commands(s: &str) -> String {
                     ',' | '!' | ';' | ':' | ' ' | '>' | '\n' => {
                         // Thin spaces between digit groups are thousands separators: drop them.
                         if ch == ',' && prev_is_digit(&out) && next_is_digit(b, start + 1) {
-                        } else if ch != '!' {
+                        } else if ch != '!' || (out.ends_with(|c: char| c.is_ascii_alphabetic()) && b.get(start + 1).is_some_and(|c| c.is_ascii_alphabetic())) {
+                            // `\!` joins, except between a command and a letter (`2\pi\!r` is `2\pi r`).
                             push_space(&mut out);
                         }
                     }
@@ -290,13 +291,13 @@ fn rewrite_commands(s: &str) -> String {
         if c == b'^' {
             // Degrees: `^\circ`, `^{\circ}`, `^{\circ C}` are dropped (handled by DROPPED for `\circ`).
             let rest = &s[i + 1..];
-            let rest_t = rest.trim_start();
+            let rest_t = skip_spacing(rest);
             if rest_t.starts_with("\\circ") {
                 i = skip_temperature_scale(s, s.len() - rest_t.len() + 5);
                 continue;
             }
             if let Some(inner) = rest_t.strip_prefix('{') {
-                let inner_t = inner.trim_start();
+                let inner_t = skip_spacing(inner);
                 if inner_t.starts_with("\\circ") {
                     if let Some(e) = matching_brace(inner, 0) {
                         i = skip_temperature_scale(s, s.len() - inner.len() + e + 1);
@@ -402,6 +403,17 @@ fn push_primes(out: &mut String, n: usize) {
     }
 }
 
+/// `s` without leading whitespace and spacing commands (`\,` `\!` `\;` `\:` `\ `).
+fn skip_spacing(mut s: &str) -> &str {
+    loop {
+        let t = s.trim_start();
+        match t.strip_prefix('\\').and_then(|r| r.strip_prefix([',', '!', ';', ':', ' '])) {
+            Some(r) => s = r,
+            None => return t,
+        }
+    }
+}
+
 fn prev_is_digit(out: &str) -> bool {
     out.trim_end().ends_with(|c: char| c.is_ascii_digit())
 }
@@ -482,6 +494,9 @@ mod tests {
         assert_eq!(normalize("x+$ $y"), "x+y");
         assert_eq!(normalize("x = 3 \\text{ or } x = -2"), "x=3 or x=-2");
         assert_eq!(normalize("25 \\text{ percent}"), "25%");
+        assert_eq!(normalize("30^\\,\\circ"), "30");
+        assert_eq!(normalize("30^{\\,\\circ}"), "30");
+        assert_eq!(normalize("2\\pi\\!r"), "2\\pi r");
     }
 
     #[test]
