@@ -50,8 +50,10 @@ def check_batch(
     golds: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,
     threads: int | None = None,
     rel_tol: float = 1e-8,
-) -> tuple[pa.BooleanArray, pa.UInt8Array, pa.StringArray, pa.StringArray]:
-    """``(correct, status_code, predicted, gold_answer)`` arrays; codes index :data:`STATUSES`."""
+    with_gold: bool = True,
+) -> tuple[pa.BooleanArray, pa.UInt8Array, pa.StringArray, pa.StringArray | None]:
+    """``(correct, status_code, predicted, gold_answer)`` arrays; codes index :data:`STATUSES`;
+    ``gold_answer`` is None unless ``with_gold``. Verdicts become Arrow columns 16,384 rows at a time."""
 
 def arithmetic_claims(text: str) -> list[tuple[int, int, str, str, str, bool]]:
     """Every arithmetic claim ``a op b = c`` of ``text`` as ``(start, end, lhs, stated, actual, ok)``;

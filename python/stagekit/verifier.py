@@ -153,8 +153,15 @@ def check_batch(
     >>> check_batch(["\\boxed{4}", "no idea"], ["4", "4"]).column("status").to_pylist()
     ['correct', 'no_answer']
     """
+    return _check_table(completions, golds, threads=threads, rel_tol=rel_tol, with_gold=True)
+
+
+def _check_table(completions: _Strings, golds: _Strings, *, threads: int | None, rel_tol: float, with_gold: bool) -> pa.Table:
     import pyarrow as pa
 
-    correct, codes, predicted, gold = _core.check_batch(completions, golds, threads, rel_tol)
+    correct, codes, predicted, gold = _core.check_batch(completions, golds, threads, rel_tol, with_gold)
     status = pa.DictionaryArray.from_arrays(codes, pa.array(STATUSES, pa.string()))
-    return pa.table({"correct": correct, "status": status, "predicted": predicted, "gold_answer": gold})
+    columns = {"correct": correct, "status": status, "predicted": predicted}
+    if with_gold:
+        columns["gold_answer"] = gold
+    return pa.table(columns)

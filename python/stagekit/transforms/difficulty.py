@@ -87,21 +87,23 @@ def pass_rates(
     p = pc.divide(c, n)
     out = out.append_column("pass_rate", p)
     for kk in ks:
-        out = out.append_column(f"pass@{kk}", _pass_at_k_column(n, c, kk))
+        out = out.append_column(f"pass@{kk}", _pass_at_k_column(out["n"], out["n_correct"], kk))
     lo, hi = _wilson(p, n, confidence)
     return out.append_column("wilson_low", lo).append_column("wilson_high", hi)
 
 
 def _pass_at_k_column(n: pa.ChunkedArray, c: pa.ChunkedArray, k: int) -> pa.ChunkedArray:
-    """Vectorised ``1 - prod_{i<k} (n-c-i)/(n-i)``; 1 where n-c < k; null where k > n."""
-    ratio = pa.chunked_array([pa.array([1.0] * len(n), pa.float64())]) if len(n) else n
-    fails = pc.subtract(n, c)
-    for i in range(k):
-        num = pc.max_element_wise(pc.subtract(fails, float(i)), 0.0)
-        den = pc.subtract(n, float(i))
-        ratio = pc.multiply(ratio, pc.if_else(pc.greater(den, 0.0), pc.divide(num, den), 0.0))
-    est = pc.subtract(1.0, ratio)
-    return pc.if_else(pc.less(n, float(k)), pa.scalar(None, pa.float64()), est)
+    """pass@k per group: computed exactly once per distinct (n, c) pair (there are few: n is the number
+    of samples) with :func:`pass_at_k`, then looked up; null where k > n."""
+    ni, ci = n.cast(pa.int64()), c.cast(pa.int64())
+    width = (pc.max(ci).as_py() or 0) + 1
+    key = pc.add(pc.multiply(ni, width), ci)
+    uniq = pc.unique(key)
+    values = pa.array(
+        [None if nn < k else pass_at_k(nn, cc, k) for nn, cc in (divmod(x, width) for x in uniq.to_pylist())],
+        pa.float64(),
+    )
+    return pc.take(values, pc.index_in(key, value_set=uniq))
 
 
 def _wilson(p: pa.ChunkedArray, n: pa.ChunkedArray, confidence: float) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
@@ -205,7 +207,7 @@ def bin_difficulty(
         raise ValueError(f"bin_difficulty: unknown stage(s) {sorted(unknown)} (stages: {', '.join(STAGES)})")
     ivs = {stage: _interval(v, stage) for stage, v in spec.items()}
     p = stats[pass_rate].cast(pa.float64())
-    false = pa.chunked_array([pa.array([False] * len(p), pa.bool_())]) if len(p) else pc.is_valid(p)
+    false = pc.and_(pc.is_valid(p), pa.scalar(False))
     member = {s: (pc.fill_null(ivs[s].mask(p), False) if s in ivs else false) for s in STAGES}
     in_any = pc.or_(pc.or_(member["sft"], member["sft_bridge"]), pc.or_(member["rl"], member["drop"]))
     drop = pc.or_(member["drop"], pc.invert(in_any))

@@ -40,7 +40,7 @@ def score(
     >>> score(t).select(["correct", "status"]).to_pylist()
     [{'correct': True, 'status': 'correct'}, {'correct': False, 'status': 'incorrect'}]
     """
-    verdicts = _verify.check_batch(rollouts[completion], rollouts[answer], threads=threads, rel_tol=rel_tol)
+    verdicts = _verify._check_table(rollouts[completion], rollouts[answer], threads=threads, rel_tol=rel_tol, with_gold=False)
     out = set_column(rollouts, "correct", verdicts["correct"])
     out = set_column(out, "status", verdicts["status"].cast(pa.string()))
     return set_column(out, "predicted", verdicts["predicted"])

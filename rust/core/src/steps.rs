@@ -56,10 +56,14 @@ pub fn arithmetic_claims(text: &str) -> Vec<Claim> {
             continue;
         }
         let Some((ls, lhs)) = left_side(text, i) else { continue };
-        let Some((re, stated)) = right_side(text, i + 1) else { continue };
+        let Some((re, stated, percent)) = right_side(text, i + 1) else { continue };
         let Some(value) = eval_lhs(&lhs) else { continue };
         let Ok(Expr::Num(s) | Expr::Dec(s)) = parse_number(&stated.replace(',', "")) else { continue };
-        let ok = value == s || rounds_to(&value, &s, &stated);
+        // `100% - 40% = 60%`: a result written in percent is a fraction of one.
+        let s = if percent { s / Q::from_integer(BigInt::from(100)) } else { s };
+        let digits = if percent { stated.clone() + "00" } else { stated.clone() };
+        let ok = value == s || rounds_to(&value, &s, &digits) || float_output(&value, &s, &stated);
+        let stated = if percent { format!("{stated}%") } else { stated };
         out.push(Claim { start: ls, end: re, lhs: lhs.trim().to_string(), stated, actual: show(&value), ok });
     }
     out
@@ -81,10 +85,15 @@ fn left_side(text: &str, eq: usize) -> Option<(usize, String)> {
             break; // end of a `<<..>>` annotation
         }
         if is_lhs_byte(c) {
-            // `, ` is a list separator, not a thousands separator.
-            if c == b',' && b.get(i) == Some(&b' ') {
+            // `, ` is a list separator (not a thousands separator), `. ` the end of a sentence.
+            if (c == b',' || c == b'.') && b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
                 break;
             }
+            i -= 1;
+            continue;
+        }
+        // `750 x 2/100`: a lone x between spaces is a times sign.
+        if matches!(c, b'x' | b'X') && i >= 2 && b[i - 2] == b' ' && b.get(i) == Some(&b' ') {
             i -= 1;
             continue;
         }
@@ -112,20 +121,41 @@ fn left_side(text: &str, eq: usize) -> Option<(usize, String)> {
 
 fn finish_lhs(text: &str, mut start: usize, eq: usize) -> Option<(usize, String)> {
     let b = text.as_bytes();
-    // Start at the first digit, `(`, or a minus directly before a digit.
+    // Start at the first digit, `(`, a decimal point before a digit (`.20*30000`), or a minus directly
+    // before a digit (`-87+320`, also right after `<<`).
+    let skipped_from = start;
     while start < eq && !(b[start].is_ascii_digit() || b[start] == b'(') {
-        if b[start] == b'-' && b.get(start + 1).is_some_and(|c| c.is_ascii_digit()) && (start == 0 || b[start - 1] == b' ' || b[start - 1] == b'(') {
+        let before_digit = b.get(start + 1).is_some_and(|c| c.is_ascii_digit());
+        if b[start] == b'.' && before_digit {
+            break;
+        }
+        if b[start] == b'-' && before_digit && (start == 0 || matches!(b[start - 1], b' ' | b'(' | b'<')) {
             break;
         }
         start += 1;
+    }
+    // An operator among the skipped characters means the left side began before where the walk stopped
+    // (`250 cases * 1/2`): the claim cannot be read whole, so it is not checked.
+    if text[skipped_from..start].contains(['*', '/', '+', '^', 'x', 'X']) {
+        return None;
     }
     let lhs = text[start..eq].trim_end();
     if lhs.is_empty() {
         return None;
     }
-    // At least one operator between operands (not just a leading sign).
+    // Numbers side by side (`1 1/2*12`, `70 (70%) - 60`) are mixed numbers or asides: ambiguous, skipped.
+    let lb = lhs.as_bytes();
+    for k in 1..lb.len() {
+        if lb[k] == b' ' && lb[k - 1].is_ascii_digit() {
+            let next = lhs[k..].trim_start().as_bytes().first().copied();
+            if next.is_some_and(|c| c.is_ascii_digit() || c == b'(') {
+                return None;
+            }
+        }
+    }
+    // At least one operator between operands (not just a leading sign or a percent sign).
     let body = lhs.trim_start_matches('-');
-    let has_op = body.contains(['+', '*', '/', '^', '%'])
+    let has_op = body.contains(['+', '*', '/', '^'])
         || body.contains("\\times")
         || body.contains("\\cdot")
         || body.contains("\\div")
@@ -137,8 +167,9 @@ fn finish_lhs(text: &str, mut start: usize, eq: usize) -> Option<(usize, String)
     Some((start, lhs.to_string()))
 }
 
-/// The stated number after `=`: skips spaces, `$`, and a `<<...>>` annotation.
-fn right_side(text: &str, mut i: usize) -> Option<(usize, String)> {
+/// The stated number after `=` (skipping spaces, `$`, and a `<<...>>` annotation), and whether a `%`
+/// follows it.
+fn right_side(text: &str, mut i: usize) -> Option<(usize, String, bool)> {
     let b = text.as_bytes();
     loop {
         while i < b.len() && (b[i] == b' ' || b[i] == b'$') {
@@ -166,7 +197,8 @@ fn right_side(text: &str, mut i: usize) -> Option<(usize, String)> {
     if b.get(i).is_some_and(|&c| c.is_ascii_alphabetic() || c == b'^' || c == b'/') {
         return None;
     }
-    Some((i, text[start..i].to_string()))
+    let percent = b.get(i) == Some(&b'%');
+    Some((i + percent as usize, text[start..i].to_string(), percent))
 }
 
 fn eval_lhs(lhs: &str) -> Option<Q> {
@@ -182,10 +214,22 @@ fn eval_lhs(lhs: &str) -> Option<Q> {
             c => s.push(c),
         }
     }
-    let s = s.replace("\\times", "*").replace("\\cdot", "*").replace("\\div", "/");
+    let s = s.replace("\\times", "*").replace("\\cdot", "*").replace("\\div", "/").replace(" x ", " * ").replace(" X ", " * ");
     let toks = tokenize(&s).ok()?;
     let e = Parser::parse_all(&toks).ok()?;
     Exact::default().eval(&e, &Env { names: &[], values: &[] }).ok()
+}
+
+/// A stated decimal of 10 or more significant digits (a program's floating-point output, as in GSM8K's
+/// `<<16/3=5.333333333333333>>` annotations) equal to the value within 1e-9 relative.
+fn float_output(value: &Q, stated_q: &Q, stated: &str) -> bool {
+    let sig = stated.bytes().filter(|c| c.is_ascii_digit()).count();
+    if sig < 10 {
+        return false;
+    }
+    let tol = Q::new(BigInt::from(1), BigInt::from(1_000_000_000));
+    let scale = if value.abs() > stated_q.abs() { value.abs() } else { stated_q.abs() };
+    (value - stated_q).abs() <= tol * scale
 }
 
 /// `stated` (with `d` fractional digits) is `value` rounded to `d` digits.
@@ -229,7 +273,7 @@ fn show(q: &Q) -> String {
         let fp = fp.trim_end_matches('0');
         return format!("{}{}{}{}", if neg { "-" } else { "" }, ip, if fp.is_empty() { "" } else { "." }, fp);
     }
-    format!("{}/{}", q.numer(), q.denom())
+    format!("{}/{} (about {:.6})", q.numer(), q.denom(), crate::eval::q_to_f64(q))
 }
 
 #[cfg(test)]
@@ -256,15 +300,36 @@ mod tests {
         assert!(arithmetic_claims("1,200 + 300 = 1,500").iter().all(|c| c.ok));
         assert_eq!(arithmetic_claims("x = 5, y = 7, a == b, 3 <= 4").len(), 0);
         assert_eq!(arithmetic_claims("We get 2x + 3 = 7").len(), 0);
+        // Found on GSM8K attempts: none of these is a false claim.
+        for ok in [
+            "16/3 = 5.333333333333333",
+            "599.9-398 = 201.89999999999998",
+            "The interest is $750 x 2/100 = $15.",
+            "The tax is .20*30000=$6000.",
+            "100% - 40% = 60% of the class",
+            "covers -87+320=<<-87+320=233.0>>233",
+        ] {
+            assert!(arithmetic_claims(ok).iter().all(|c| c.ok), "{ok}: {:?}", arithmetic_claims(ok));
+        }
+        for skipped in [
+            "4 sodas / 12 sodas * 100% = 50%",
+            "250 cases * 1/2 = 125 cases.",
+            "1 1/2*12 = 18",
+            "70 (70%) - 60 (60%) = 10",
+            "Amy has 6 colors x 1/2 = 3 eyeshadow colors.",
+        ] {
+            assert!(arithmetic_claims(skipped).iter().all(|c| c.ok), "{skipped}: {:?}", arithmetic_claims(skipped));
+        }
+        assert!(!arithmetic_claims("100% - 40% = 70%")[0].ok);
         assert_eq!(show(&Q::new(BigInt::from(1), BigInt::from(8))), "0.125");
-        assert_eq!(show(&Q::new(BigInt::from(-1), BigInt::from(3))), "-1/3");
+        assert_eq!(show(&Q::new(BigInt::from(-1), BigInt::from(3))), "-1/3 (about -0.333333)");
     }
 
     #[test]
     fn hostile() {
         let long = "1+".repeat(50_000) + "1 = 3";
         let _ = arithmetic_claims(&long);
-        let many = "1+1=2 ".repeat(10_000);
+        let many = "1+1=2. ".repeat(10_000);
         assert_eq!(arithmetic_claims(&many).len(), MAX_CLAIMS);
     }
 }

@@ -5,7 +5,8 @@
 //! Arrow inputs are read in place through the Arrow C data interface (no string is copied); Python
 //! sequences are read once while the GIL is held, lone surrogates replaced by U+FFFD.
 
-use arrow_array::{Array, BooleanArray, LargeStringArray, StringArray, StringViewArray, UInt64Array, UInt8Array};
+use arrow_array::builder::{BooleanBuilder, StringBuilder, UInt8Builder};
+use arrow_array::{Array, LargeStringArray, StringArray, StringViewArray, UInt64Array};
 use arrow_data::ArrayData;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::DataType;
@@ -215,13 +216,18 @@ fn chunk(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Chunk> {
     })
 }
 
+/// Rows verified per step of a batch: verdicts are turned into Arrow columns step by step, so the
+/// intermediate `Verdict`s (with their owned strings) never exist for the whole batch at once.
+const CHUNK: usize = 1 << 14;
+
 fn run_batch(
     py: Python<'_>,
     completions: &Bound<'_, PyAny>,
     golds: &Bound<'_, PyAny>,
     threads: Option<usize>,
     rel_tol: f64,
-) -> PyResult<Vec<Verdict>> {
+    sink: &mut (dyn FnMut(&[Verdict]) + Send),
+) -> PyResult<()> {
     let o = opts(rel_tol)?;
     let c = Column::from_py(completions, "completions")?;
     let g = Column::from_py(golds, "golds")?;
@@ -235,10 +241,14 @@ fn run_batch(
         if cr.len() != gr.len() {
             return Err(format!("completions has {} rows but golds has {}", cr.len(), gr.len()));
         }
-        Ok(match pool {
-            Some(p) => p.install(|| core::check_many(&cr, &gr, &o)),
-            None => cr.iter().zip(&gr).map(|(c, g)| core::check_opt(*c, *g, &o)).collect(),
-        })
+        for (cc, gc) in cr.chunks(CHUNK).zip(gr.chunks(CHUNK)) {
+            let verdicts: Vec<Verdict> = match &pool {
+                Some(p) => p.install(|| core::check_many(cc, gc, &o)),
+                None => cc.iter().zip(gc).map(|(c, g)| core::check_opt(*c, *g, &o)).collect(),
+            };
+            sink(&verdicts);
+        }
+        Ok(())
     })?
     .map_err(PyValueError::new_err)
 }
@@ -253,33 +263,47 @@ fn verify_batch<'py>(
     threads: Option<usize>,
     rel_tol: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let verdicts = run_batch(py, completions, golds, threads, rel_tol)?;
-    let arr: BooleanArray = verdicts.iter().map(|v| Some(v.correct())).collect();
-    arr.into_data().to_pyarrow(py)
+    let mut correct = BooleanBuilder::new();
+    run_batch(py, completions, golds, threads, rel_tol, &mut |vs| {
+        vs.iter().for_each(|v| correct.append_value(v.correct()))
+    })?;
+    correct.finish().into_data().to_pyarrow(py)
 }
 
-/// `(correct, status_code, predicted, gold)` arrays for many pairs; status codes index `STATUSES`.
+/// `(correct, status_code, predicted, gold)` arrays for many pairs; status codes index `STATUSES`;
+/// `gold` is None unless `with_gold`.
 #[pyfunction]
-#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8))]
+#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8, with_gold = true))]
 fn check_batch<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     golds: &Bound<'py, PyAny>,
     threads: Option<usize>,
     rel_tol: f64,
+    with_gold: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let verdicts = run_batch(py, completions, golds, threads, rel_tol)?;
-    let correct: BooleanArray = verdicts.iter().map(|v| Some(v.correct())).collect();
-    let codes: UInt8Array = verdicts.iter().map(|v| Some(status_code(v.status))).collect();
-    let predicted: StringArray = verdicts.iter().map(|v| v.predicted.as_deref()).collect();
-    let gold: StringArray = verdicts.iter().map(|v| Some(v.gold.as_str())).collect();
+    let mut correct = BooleanBuilder::new();
+    let mut codes = UInt8Builder::new();
+    let mut predicted = StringBuilder::new();
+    let mut gold = StringBuilder::new();
+    run_batch(py, completions, golds, threads, rel_tol, &mut |vs| {
+        for v in vs {
+            correct.append_value(v.correct());
+            codes.append_value(status_code(v.status));
+            predicted.append_option(v.predicted.as_deref());
+            if with_gold {
+                gold.append_value(&v.gold);
+            }
+        }
+    })?;
+    let gold = if with_gold { gold.finish().into_data().to_pyarrow(py)? } else { py.None().into_bound(py) };
     PyTuple::new(
         py,
         [
-            correct.into_data().to_pyarrow(py)?,
-            codes.into_data().to_pyarrow(py)?,
-            predicted.into_data().to_pyarrow(py)?,
-            gold.into_data().to_pyarrow(py)?,
+            correct.finish().into_data().to_pyarrow(py)?,
+            codes.finish().into_data().to_pyarrow(py)?,
+            predicted.finish().into_data().to_pyarrow(py)?,
+            gold,
         ],
     )
 }
