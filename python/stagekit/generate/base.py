@@ -98,12 +98,15 @@ def generate(
     max_new_tokens: int = 256,
     seed: int = 0,
     show_progress: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> pa.Table:
     """Sample ``n`` completions per row of ``table`` from ``generator``: the long rollout table that
     :func:`stagekit.score` takes (one row per completion: the input's columns, ``sample``, ``completion``).
 
     The ``prompt`` column holds text or conversations (lists of ``{role, content}`` messages, as
-    :func:`stagekit.to_grpo` makes); chat models get text prompts wrapped as one user turn.
+    :func:`stagekit.to_grpo` makes); chat models get text prompts wrapped as one user turn. ``extra``
+    holds backend-specific sampling fields (``generate`` keyword arguments for transformers, request body
+    fields for an OpenAI-compatible server, ``SamplingParams`` fields for vLLM).
     """
     if n < 1:
         raise ValueError(f"generate: n must be >= 1, got {n}")
@@ -114,7 +117,12 @@ def generate(
     if missing:
         raise ValueError(f"generate: column {prompt!r} is null in {len(missing)} rows (first: row {missing[0]})")
     sampling = Sampling(
-        temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, show_progress=show_progress
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        show_progress=show_progress,
+        extra=dict(extra or {}),
     )
     outs = generator.generate(prompts, n=n, sampling=sampling) if prompts else []
     if len(outs) != len(prompts) or any(len(o) != n for o in outs):

@@ -55,14 +55,23 @@ def prompt_text(prompt: Any) -> str:
 
 class AccuracyReward:
     """Binary correctness reward: 1.0 where the completion's final answer is equivalent to the gold in the
-    dataset column ``answer`` (a bare answer or a reference solution), else 0.0.
+    dataset column ``answer`` (a bare answer or a reference solution), else 0.0. ``boxed_only=True`` also
+    requires the answer in a ``\\boxed{}`` (so a completion cut off at the length limit cannot score by
+    its last number).
 
     >>> accuracy_reward(prompts=["?", "?"], completions=["so \\\\boxed{4}", "\\\\boxed{5}"], answer=["4", "4"])
     [1.0, 0.0]
     """
 
-    def __init__(self, answer: str = "answer", *, threads: int | None = None, rel_tol: float = _verify.DEFAULT_REL_TOL):
-        self.answer, self.threads, self.rel_tol = answer, threads, rel_tol
+    def __init__(
+        self,
+        answer: str = "answer",
+        *,
+        boxed_only: bool = False,
+        threads: int | None = None,
+        rel_tol: float = _verify.DEFAULT_REL_TOL,
+    ):
+        self.answer, self.boxed_only, self.threads, self.rel_tol = answer, boxed_only, threads, rel_tol
         self.__name__ = "accuracy" if answer == "answer" else f"accuracy_{answer}"
 
     def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), completion_ids: Any = None, **kwargs: Any) -> list[float]:
@@ -75,8 +84,11 @@ class AccuracyReward:
             )
         texts = [completion_text(c) for c in completions]
         golds = [None if g is None else str(g) for g in golds]
-        ok = _verify.verify_batch(texts, golds, threads=self.threads, rel_tol=self.rel_tol)
-        return [1.0 if x else 0.0 for x in ok.to_pylist()]
+        ok = _verify.verify_batch(texts, golds, threads=self.threads, rel_tol=self.rel_tol).to_pylist()
+        if self.boxed_only:
+            # RL: only an answer committed in a box counts (a truncated text's last number does not).
+            ok = [x and "\\boxed" in t for x, t in zip(ok, texts, strict=True)]
+        return [1.0 if x else 0.0 for x in ok]
 
 
 class FormatReward:
@@ -143,7 +155,8 @@ def combine(*weighted: tuple[RewardFunc, float], name: str = "combined") -> Rewa
 class RolloutRecorder:
     """Record every GRPO group — step, problem id, prompt, each completion, the binary ``correct`` and each
     reward function's value — as Parquet in the long rollout format :func:`stagekit.zero_reward_groups`
-    reads (``by=("problem_id", "step")``).
+    reads (``by=("problem_id", "step")``). ``problem_id`` is stored as a string (cast before joining with
+    an integer-keyed table); evaluation calls of the reward functions are recorded like training ones.
 
     Use it by wrapping the reward functions you give the trainer, and register its callback::
 
@@ -175,7 +188,9 @@ class RolloutRecorder:
         self._lock = threading.Lock()
         self._batch: dict[str, Any] | None = None
         self._rows: list[dict[str, Any]] = []
-        self._seq = len(list(self.path.glob(f"part-{self.rank:03d}-*.parquet")))
+        # Continue after the highest existing part (a gap left by a deleted file must not be reused).
+        seqs = [int(p.stem.rsplit("-", 1)[1]) for p in self.path.glob(f"part-{self.rank:03d}-*.parquet")]
+        self._seq = max(seqs, default=-1) + 1
         self._names: list[str] = []
         self.files: list[Path] = []
 
