@@ -49,8 +49,9 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
+
+from machine import cpu_model, git_commit, version
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -604,25 +605,7 @@ def bench_vllm(args: argparse.Namespace, model_dir: Path, table: pa.Table) -> di
 
 
 def machine_info(threads: int, threads_reason: str) -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    cpu, commit = cpu_model(), git_commit()
     try:
         mem = next(int(x.split()[1]) // 1024**2 for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
     except (OSError, StopIteration):

@@ -52,8 +52,9 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
+
+from machine import cpu_model, git_commit, version
 from typing import Any
 
 import stagekit as sk
@@ -411,28 +412,7 @@ def run_set(
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True
-        )
-        commit = rev.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    cpu, commit = cpu_model(), git_commit()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -23,41 +23,25 @@ empty.
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import stagekit as sk
+from proptest import fixed
 
 sympy = pytest.importorskip("sympy")
 
 
-#: Multiplies every test's example count (e.g. `STAGEKIT_PROPERTY_SCALE=20` for a long local hunt).
-SCALE = float(os.environ.get("STAGEKIT_PROPERTY_SCALE", "1"))
-
-
-def fixed(max_examples: int) -> settings:
-    """Deterministic, database-free settings: the same examples on every run."""
-    return settings(
-        max_examples=max(1, int(max_examples * SCALE)),
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
-# Known verifier bugs: each is a named predicate over (predicted, gold) or an answer spelling, used to
-# exclude exactly the affected draws, plus a minimal repro pinned by a strict xfail below. Remove an
-# entry (and its xfail) once the verifier is fixed.
+# Hooks for excluding a newly found verifier bug from the properties: a named predicate over
+# (predicted, gold) or an answer spelling, plus its minimal repro in FIXED_BUG_CASES once fixed. Empty:
+# every bug these properties found is fixed.
 # ---------------------------------------------------------------------------------------------------
 
 KNOWN_BUGS: dict[str, str] = {}

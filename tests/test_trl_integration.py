@@ -3,12 +3,10 @@ RolloutRecorder's files (the end-to-end test runs them inside a real GRPOTrainer
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 import stagekit as sk
@@ -114,7 +112,6 @@ def test_dataset_builders_keep_reward_columns():
     assert g[0]["prompt"] == [{"role": "user", "content": "2+2?"}] and g[0]["answer"] == "4"
     s = sk.trl.sft_dataset(table, format="messages")
     assert s.column_names == ["messages"]
-    assert pc.equal(pa.array([1]), 1)[0].as_py()
 
 
 def test_recorder_never_overwrites_a_part(tmp_path):
