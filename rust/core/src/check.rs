@@ -95,6 +95,10 @@ pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
         Ok(a) => a,
         Err(_) => return Status::Unparseable,
     };
+    // The same parse (`9^{9^{9^{9}}}` and `9^{9^{9^9}}`) is the same answer, however large its value.
+    if pred_a == gold_a {
+        return Status::Correct;
+    }
     if let (Answer::Text(_), _) | (_, Answer::Text(_)) = (&pred_a, &gold_a) {
         if np.eq_ignore_ascii_case(&ng) {
             return Status::Correct;
