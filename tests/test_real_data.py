@@ -350,9 +350,6 @@ AGREEMENT_DISPUTED: dict[tuple[str, str], tuple[bool, str]] = {
 
 #: Disagreements caused by a verifier bug: (set, key) -> reason. xfail(strict=True) each.
 AGREEMENT_BUGS: dict[tuple[str, str], str] = {
-    ("tora_tora-70b-v1.0", "98"): "fallback takes the last number: '5 cars ... in the first 15 minutes.' -> 15",
-    ("tora_tora-70b-v1.0", "288"): "fallback: 'Three trucks will be needed to transport 80 flagstones' -> 80",
-    ("tora_tora-70b-v1.0", "760"): "fallback: '16 people think that horse #12 will win' -> 12",
 }
 
 

@@ -552,10 +552,23 @@ fn bare_expression(region: &str) -> Option<String> {
     (!prose && t.chars().any(|c| c.is_alphanumeric())).then(|| t.to_string())
 }
 
+/// The content of the last closed ```` ```output ```` block, when it is one short line: tool-integrated
+/// reasoning (ToRA, program-of-thought) prints its answer there and restates it in prose after.
+fn last_output_block(region: &str) -> Option<String> {
+    let p = rfind(region, "```output")?;
+    let body = &region[p + "```output".len()..];
+    let end = body.find("```")?;
+    let content = body[..end].trim();
+    (!content.is_empty() && content.len() <= 64 && !content.contains('\n')).then(|| content.to_string())
+}
+
 /// The last math span or the last number, whichever ends later.
 fn fallback(region: &str) -> Option<String> {
     if let Some(e) = bare_expression(region) {
         return Some(e);
+    }
+    if let Some(o) = last_output_block(region) {
+        return Some(o);
     }
     let span = last_math_span(region);
     let num = last_number(region);
@@ -765,6 +778,10 @@ mod tests {
         assert_eq!(ex(" n(n+1)/2 ").as_deref(), Some("n(n+1)/2"));
         assert_eq!(ex("\\frac{x^2}{2}").as_deref(), Some("\\frac{x^2}{2}"));
         assert_eq!(ex("so 5 apples").as_deref(), Some("5"));
+        assert_eq!(
+            ex("print(x)\n```\n```output\n3.0\n```\nThree trucks will carry 80 flagstones.").as_deref(),
+            Some("3.0")
+        );
         assert_eq!(ex("1/2 pound almonds and 1/3 pound walnuts.").as_deref(), Some("1/3"));
         assert_eq!(ex("nothing"), None);
     }
