@@ -61,6 +61,40 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from stagekit.pipeline import PlanConfig, plan_files
+    from stagekit.report import write_report
+
+    try:
+        k = tuple(int(x) for x in args.k.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--k must be comma-separated integers, got {args.k!r}") from None
+    config = PlanConfig(
+        completion=args.completion,
+        answer=args.gold,
+        problem_id=args.problem_id,
+        scheme=args.scheme,
+        k=k,
+        threads=args.threads,
+    )
+    t0 = time.perf_counter()
+    m = plan_files(args.rollouts, args.out, config, args.problems)
+    report = write_report(args.out)
+    r = m["rounds"][0]
+    rows = r["rows"]
+    print(f"planned {rows['rollouts']} rollouts of {rows['stats']} problems in {time.perf_counter() - t0:.1f} s")
+    print(f"  sft {rows['sft']} (bridge {r['bridge']})   rl {rows['rl']}   drop {rows['drop']}   scheme {args.scheme}")
+    print(f"wrote {args.out}/round-0/{{rollouts,stats,sft,rl,drop}}.parquet, manifest.json and {report}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from stagekit.report import write_report
+
+    print(f"wrote {write_report(args.run_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stagekit", description="Stage data for SFT-then-RL post-training.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -78,6 +112,30 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--threads", type=int, default=None, help="verifier threads (default: all cores)")
     v.add_argument("--show", type=int, default=0, metavar="N", help="print the first N verdicts")
     v.set_defaults(func=_cmd_verify)
+
+    pl = sub.add_parser(
+        "plan",
+        help="stage data sets from rollouts you already have (no model)",
+        description="Score rollouts (one row per completion), compute pass rates per problem, bin them into "
+        "SFT / RL / drop sets and write a run directory with Parquet stage sets, a manifest and an HTML report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pl.add_argument("rollouts", type=Path, help="JSONL, JSON, Parquet or CSV: one row per completion")
+    pl.add_argument("-o", "--out", type=Path, required=True, help="the run directory to write")
+    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution) join the sets")
+    pl.add_argument("--completion", default="completion", help="column holding the completions")
+    pl.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
+    pl.add_argument("--problem-id", default="problem_id", help="column identifying the problem")
+    pl.add_argument("--scheme", default="zero_partial_full", choices=["zero_partial_full", "medium_sft"],
+                    help="difficulty binning scheme")
+    pl.add_argument("--k", default="1,4,8", help="pass@k values to estimate (those <= samples per problem)")
+    pl.add_argument("--threads", type=int, default=None, help="verifier threads (default: all cores)")
+    pl.set_defaults(func=_cmd_plan)
+
+    rp = sub.add_parser("report", help="(re)build the HTML report of a run directory",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan or run")
+    rp.set_defaults(func=_cmd_report)
     return p
 
 
