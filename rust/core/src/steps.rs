@@ -59,10 +59,11 @@ pub fn arithmetic_claims(text: &str) -> Vec<Claim> {
         let Some((re, stated, percent)) = right_side(text, i + 1) else { continue };
         let Some(value) = eval_lhs(&lhs) else { continue };
         let Ok(Expr::Num(s) | Expr::Dec(s)) = parse_number(&stated.replace(',', "")) else { continue };
-        // `100% - 40% = 60%`: a result written in percent is a fraction of one.
-        let s = if percent { s / Q::from_integer(BigInt::from(100)) } else { s };
-        let digits = if percent { stated.clone() + "00" } else { stated.clone() };
-        let ok = value == s || rounds_to(&value, &s, &digits) || float_output(&value, &s, &stated);
+        let matches = |v: &Q, s: &Q, digits: &str| v == s || rounds_to(v, s, digits) || float_output(v, s, digits);
+        // A result written in percent is a fraction of one (`100% - 40% = 60%`), or the number of percent
+        // a fraction is converted to (`0.1 * 100 = 10%`): either reading is true.
+        let ok = matches(&value, &s, &stated)
+            || (percent && matches(&value, &(s.clone() / Q::from_integer(BigInt::from(100))), &(stated.clone() + "00")));
         let stated = if percent { format!("{stated}%") } else { stated };
         out.push(Claim { start: ls, end: re, lhs: lhs.trim().to_string(), stated, actual: show(&value), ok });
     }
@@ -321,6 +322,7 @@ mod tests {
             assert!(arithmetic_claims(skipped).iter().all(|c| c.ok), "{skipped}: {:?}", arithmetic_claims(skipped));
         }
         assert!(!arithmetic_claims("100% - 40% = 70%")[0].ok);
+        assert!(arithmetic_claims("so 0.1 * 100 = 10% of them").iter().all(|c| c.ok));
         assert_eq!(show(&Q::new(BigInt::from(1), BigInt::from(8))), "0.125");
         assert_eq!(show(&Q::new(BigInt::from(-1), BigInt::from(3))), "-1/3 (about -0.333333)");
     }
