@@ -23,28 +23,22 @@ _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z(\\$\d])")
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Dr|Fig|Eq|approx|cf|No)\.|\b[A-Z]\.)$")
 _BEGIN = re.compile(r"\\begin\{([^}]*)\}")
 _BLANK = re.compile(r"\n[ \t\r]*\n")
+#: Spans closed by a fixed delimiter: code fences and display math.
+_DELIMITED = (("```", "```"), ("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"))
 
 
 def _protected(text: str) -> list[tuple[int, int]]:
     """Sorted, disjoint spans that a step boundary must not cut: code fences, ``$$..$$``, ``\\[..\\]``,
-    ``\\(..\\)``, ``\\begin{env}..\\end{env}`` and ``$..$`` (on one line). An unclosed display span runs
-    to the end."""
+    ``\\(..\\)``, ``\\begin{env}..\\end{env}`` and inline ``$..$`` (Pandoc's rules, within a paragraph). An
+    unclosed display span runs to the end."""
     spans: list[tuple[int, int]] = []
     i, n = 0, len(text)
     while i < n:
         c = text[i]
-        if text.startswith("```", i):
-            j = text.find("```", i + 3)
-            j = n if j < 0 else j + 3
-        elif text.startswith("$$", i):
-            j = text.find("$$", i + 2)
-            j = n if j < 0 else j + 2
-        elif text.startswith("\\[", i):
-            j = text.find("\\]", i + 2)
-            j = n if j < 0 else j + 2
-        elif text.startswith("\\(", i):
-            j = text.find("\\)", i + 2)
-            j = n if j < 0 else j + 2
+        delims = next(((o, cl) for o, cl in _DELIMITED if text.startswith(o, i)), None)
+        if delims is not None:
+            j = text.find(delims[1], i + len(delims[0]))
+            j = n if j < 0 else j + len(delims[1])
         elif text.startswith("\\begin{", i):
             m = _BEGIN.match(text, i)
             env = m.group(1) if m else ""
