@@ -51,6 +51,16 @@ KNOWN_BUGS: dict[str, str] = {}
 _BUG_FILTERS: dict = {}
 
 
+def _assert_forms_agree(forms_a: list[str], forms_b: list[str], truth: bool) -> None:
+    """Every rendering of one side against every rendering of the other gets sympy's verdict."""
+    for a in forms_a:
+        for b in forms_b:
+            if known_bug(a, b):
+                continue
+            got = sk.compare(a, b)
+            assert got == ("correct" if truth else "incorrect"), (a, b, truth, got)
+
+
 def known_bug(pred: str, gold: str) -> str | None:
     """Name of the known bug the pair (predicted, gold) runs into, if any. Zero-width spaces, which
     normalize removes first, are ignored."""
@@ -1010,12 +1020,7 @@ def test_compare_agrees_with_sympy_on_rational_functions(data):
     assert num_truth == truth
     forms_e = sorted({sympy.latex(e), sympy.latex(sympy.cancel(e)), sympy.latex(sympy.factor(e))})
     forms_o = sorted({sympy.latex(other), sympy.latex(sympy.together(other))})
-    for a in forms_e:
-        for b in forms_o:
-            if known_bug(a, b):
-                continue
-            got = sk.compare(a, b)
-            assert got == ("correct" if truth else "incorrect"), (a, b, truth, got)
+    _assert_forms_agree(forms_e, forms_o, truth)
 
 
 @st.composite
@@ -1078,12 +1083,7 @@ def test_compare_agrees_with_sympy_on_trig_identities(data):
     assume(num is not None and num == truth)
     forms_e = sorted({sympy.latex(e), sympy.latex(sympy.expand_trig(e))})
     forms_o = sorted({sympy.latex(o), sympy.latex(sympy.expand_trig(o))})
-    for a in forms_e:
-        for b in forms_o:
-            if known_bug(a, b):
-                continue
-            got = sk.compare(a, b)
-            assert got == ("correct" if truth else "incorrect"), (a, b, truth, got)
+    _assert_forms_agree(forms_e, forms_o, truth)
 
 
 # ---------------------------------------------------------------------------------------------------

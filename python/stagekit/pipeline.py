@@ -55,9 +55,10 @@ def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Tab
         scored = rollouts
     else:
         scored = T.score(rollouts, completion=c.completion, answer=c.answer, threads=c.threads)
-    max_n = pc.max(scored.group_by([c.problem_id]).aggregate([(c.problem_id, "count")])[f"{c.problem_id}_count"]).as_py()
-    ks = sorted({k for k in c.k if k <= max_n} | {1})
-    stats = T.bin_difficulty(T.pass_rates(scored, by=c.problem_id, k=ks), scheme=c.scheme)
+    stats = T.pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
+    # pass@k past the most samples any problem has is null everywhere: leave those columns out.
+    max_n = pc.max(stats["n"]).as_py()
+    stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme)
     sets = T.split_stages(stats)
     if problems is not None:
         if c.problem_id not in problems.column_names:

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.transforms._contract import Col, transform
+from stagekit.transforms._contract import Col, set_column, transform
 
 __all__ = ["BRIDGE_TEMPLATE", "bridge_prompts", "select_bridge"]
 
@@ -90,8 +90,7 @@ def bridge_prompts(
         ("prefix", prefixes, pa.string()),
         ("bridge_prompt", prompts, pa.string()),
     ):
-        arr = pa.array(values, typ)
-        out = out.set_column(out.column_names.index(name), name, arr) if name in out.column_names else out.append_column(name, arr)
+        out = set_column(out, name, pa.array(values, typ))
     return out
 
 
