@@ -39,8 +39,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
-import platform
 import random
 import re
 import shlex
@@ -54,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machine import cpu_model, git_commit, version
+from machine import basics, describe, loadavg, version
 from typing import Any
 
 import stagekit as sk
@@ -412,21 +410,12 @@ def run_set(
 
 
 def machine_info() -> dict[str, Any]:
-    cpu, commit = cpu_model(), git_commit()
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "stagekit": sk.__version__,
-        "stagekit_commit": commit,
-        "math_verify": version("math-verify"),
+        **basics(),
+        "math-verify": version("math-verify"),
         "latex2sympy2_extended": version("latex2sympy2_extended"),
         "sympy": version("sympy"),
         "pyarrow": version("pyarrow"),
-        # Other processes skew the timings (2 cores): the 1-minute load average before the run.
-        "loadavg_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
     }
 
 
@@ -464,12 +453,7 @@ def _latency(d: dict[str, float]) -> tuple[str, str, str, str]:
 
 def render(results: list[dict[str, Any]], info: dict[str, Any], command: str, args: argparse.Namespace) -> str:
     L: list[str] = ["## Verifier benchmark: stagekit vs math-verify vs a regex floor\n"]
-    L.append(
-        f"Machine: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable) · Python {info['python']} · "
-        f"stagekit {info['stagekit']} ({info['stagekit_commit']}) · math-verify {info['math_verify']} "
-        f"(latex2sympy2_extended {info['latex2sympy2_extended']}, sympy {info['sympy']}) · pyarrow {info['pyarrow']} · "
-        f"1-min load average before / after the run: {info['loadavg_start']:.2f} / {info['loadavg_end']:.2f}  "
-    )
+    L.append(describe(info, ("math-verify", "latex2sympy2_extended", "sympy", "pyarrow")))
     L.append(f"Command (repository root): `{command}`  ")
     if args.mv_limit is None:
         mv_note = "every pair"
@@ -496,7 +480,7 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], command: str, ar
         L.append(_row("", f"stagekit, {info['cores_usable']} threads", n, mt, "", "", "", "(same verdicts)"))
         if "math_verify" in r:
             s = r["sample"]
-            mv = f"math-verify {info['math_verify']}"
+            mv = f"math-verify {info['math-verify']}"
             L.append(_row("", mv, s["pairs"], *_latency(r["math_verify"]), _pct(s["math_verify_agreement"])))
         L.append(_row("", "regex floor", n, *_latency(r["regex"]), _pct(r["regex_agreement"])))
 
@@ -645,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     results = [run_set(LOADERS[name](args.shared), args, mv, counter) for name in names]
 
-    info["loadavg_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    info["loadavg_end"] = loadavg()
     command = "python benches/bench_verifier.py" + (" " + shlex.join(raw_argv) if raw_argv else "")
     table = render(results, info, command, args)
     print(table)
