@@ -51,7 +51,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -59,9 +58,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
-from machine import cpu_model, git_commit, version
+from machine import basics, describe, loadavg, version
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,9 +77,12 @@ KINDS: dict[str, tuple[str, str]] = {
     "polars": ("scored", "polars, default threads"),
     "polars_1t": ("scored", "polars, POLARS_MAX_THREADS=1"),
     "pandas": ("scored", "pandas"),
+    "datasets": ("scored", "HF datasets: Dataset -> to_pandas group-by -> Dataset.from_pandas -> map -> filter"),
     "pipeline": ("rollouts", "sk.score -> pass_rates -> bin_difficulty -> split_stages"),
+    "datasets_pipeline": ("rollouts", "HF datasets: map(batched=True) with sk.verify_batch, then as `datasets`"),
 }
-GROUP_KINDS = ("stagekit", "polars", "polars_1t", "pandas")
+GROUP_KINDS = ("stagekit", "polars", "polars_1t", "pandas", "datasets")
+DATASETS_KINDS = ("datasets", "datasets_pipeline")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -248,12 +251,21 @@ def run_pandas(scored: Any) -> tuple[Any, dict[str, Any]]:
     if hit.dtype != bool:
         hit = hit.fillna(False).astype(bool)
     g = hit.groupby(df["problem_id"], sort=True).agg(["size", "sum"])
-    n_i = g["size"].to_numpy(np.int64)
-    c_i = g["sum"].to_numpy(np.int64)
+    cols: dict[str, Any] = {"problem_id": g.index.to_numpy()}
+    cols.update(_metrics(g["size"].to_numpy(np.int64), g["sum"].to_numpy(np.int64)))
+    out = pd.DataFrame(cols)
+    sets = {s: out[out[s]] for s in ("sft", "rl", "drop")}
+    return out, sets
+
+
+def _metrics(n_i: Any, c_i: Any) -> dict[str, Any]:
+    """n, n_correct -> the per-problem columns (numpy): pass_rate, pass@k, Wilson, membership, stages."""
+    import numpy as np
+
     n = n_i.astype(np.float64)
     c = c_i.astype(np.float64)
     p = c / n
-    cols: dict[str, Any] = {"problem_id": g.index.to_numpy(), "n": n_i, "n_correct": c_i, "pass_rate": p}
+    cols: dict[str, Any] = {"n": n_i, "n_correct": c_i, "pass_rate": p}
     for k in KS:
         ratio = np.ones_like(n)
         for i in range(k):
@@ -274,9 +286,58 @@ def run_pandas(scored: Any) -> tuple[Any, dict[str, Any]]:
     rl = m_rl & ~drop
     cols.update(sft=bridge, bridge=bridge, rl=rl, drop=drop)
     cols["stages"] = np.array(_stage_names(), dtype=object)[bridge.astype(np.int8) * 2 + rl.astype(np.int8) * 4]
-    out = pd.DataFrame(cols)
-    sets = {s: out[out[s]] for s in ("sft", "rl", "drop")}
-    return out, sets
+    return cols
+
+
+def _datasets() -> Any:
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets
+
+
+def _metrics_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """datasets ``map(batched=True)`` function (numpy format): the per-problem columns of a batch."""
+    return _metrics(batch["n"], batch["n_correct"])
+
+
+def _in_set(name: str) -> Any:
+    return lambda batch: batch[name]
+
+
+def run_datasets(scored: Any) -> tuple[Any, dict[str, Any]]:
+    """The group part as a Hugging Face ``datasets`` user writes it. datasets has no group-by: the per-problem
+    counts go through ``to_pandas()`` (pandas is a dependency of datasets); the per-problem columns are a
+    ``map(batched=True)`` (numpy format, default batch size) and the three sets ``filter(batched=True)``."""
+    datasets = _datasets()
+
+    ds = scored if isinstance(scored, datasets.Dataset) else datasets.Dataset(scored)
+    df = ds.select_columns(["problem_id", "correct"]).to_pandas()
+    hit = df["correct"]
+    if hit.dtype != bool:
+        hit = hit.fillna(False).astype(bool)
+    counts = hit.groupby(df["problem_id"], sort=True).agg(n="size", n_correct="sum").reset_index()
+    stats = datasets.Dataset.from_pandas(counts, preserve_index=False)
+    stats = stats.with_format("numpy").map(_metrics_batch, batched=True).with_format(None)
+    sets = {s: stats.filter(_in_set(s), batched=True) for s in ("sft", "rl", "drop")}
+    return stats, sets
+
+
+def _verify_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """datasets ``map(batched=True)`` function: the stagekit verifier's verdict per row (all cores)."""
+    import stagekit as sk
+
+    return {"correct": sk.verify_batch(batch["completion"], batch["answer"]).to_pylist()}
+
+
+def run_datasets_pipeline(rollouts: Any) -> tuple[Any, dict[str, Any]]:
+    """The whole chain in datasets: ``Dataset`` over the rollouts, ``map(batched=True)`` adding ``correct``
+    from ``sk.verify_batch`` (Python lists in and out, the default format and batch size), then the group part
+    as in ``run_datasets``."""
+    datasets = _datasets()
+
+    scored = datasets.Dataset(rollouts).map(_verify_batch, batched=True)
+    return run_datasets(scored)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,6 +382,10 @@ def _callable(kind: str, table: Any) -> Any:
         return lambda: (run_polars(table), {})
     if kind == "pandas":
         return lambda: (run_pandas(table), {})
+    if kind == "datasets":
+        return lambda: (run_datasets(table), {})
+    if kind == "datasets_pipeline":
+        return lambda: (run_datasets_pipeline(table), {})
     raise SystemExit(f"unknown kind {kind!r}")
 
 
@@ -417,6 +482,8 @@ def _columns(out: Any) -> dict[str, Any]:
 
     if isinstance(out, pa.Table):
         t = out
+    elif type(out).__module__.startswith("datasets"):
+        t = out.with_format("arrow")[:]  # the rows selected (a filtered Dataset keeps an indices mapping)
     elif type(out).__module__.startswith("polars"):
         t = out.to_arrow()
     else:
@@ -478,27 +545,9 @@ def parse_rows(text: str) -> list[int]:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu, commit = cpu_model(), git_commit()
-    try:
-        import psutil
-
-        mem_gb = psutil.virtual_memory().total / 2**30
-    except ImportError:
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_gb": round(mem_gb, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "stagekit": version("stagekit"),
-        "stagekit_commit": commit,
-        "pyarrow": version("pyarrow"),
-        "polars": version("polars"),
-        "pandas": version("pandas"),
-        "numpy": version("numpy"),
-        "loadavg_start": os.getloadavg()[0],
+        **basics(),
+        **{p: version(p) for p in ("pyarrow", "polars", "pandas", "datasets", "numpy")},
     }
 
 
@@ -527,48 +576,66 @@ def _header(*names: str, left: int = 1) -> list[str]:
 
 
 def render(results: list[dict[str, Any]], info: dict[str, Any], command: str, args: argparse.Namespace) -> str:
-    L = ["## Transforms benchmark: score → pass_rates → bin_difficulty → split_stages vs polars and pandas\n"]
-    L.append(
-        f"Machine: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), {info['memory_gb']} GB · "
-        f"{info['platform']} · Python {info['python']} · stagekit {info['stagekit']} ({info['stagekit_commit']}) · "
-        f"pyarrow {info['pyarrow']} · polars {info['polars']} · pandas {info['pandas']} · numpy {info['numpy']} · "
-        f"1-min load average before / after: {info['loadavg_start']:.2f} / {info['loadavg_end']:.2f}  "
-    )
+    L = [
+        "## Transforms benchmark: score → pass_rates → bin_difficulty → split_stages vs polars, pandas and "
+        "HF datasets\n"
+    ]
+    L.append(describe(info, ("pyarrow", "polars", "pandas", "datasets", "numpy")))
     L.append(f"Command (repository root): `{command}`  ")
     L.append(
         f"Input: synthetic rollouts, seed {args.seed}, {args.samples} rollouts per problem"
         f"{', rows shuffled' if args.shuffle else ' (grouped by problem, ids shuffled)'}. Each measurement in a "
-        "fresh process from an Arrow IPC file; time = median of the runs (n in brackets), score with check_batch and "
-        "stagekit with polars and pandas interleaved in one process; polars and pandas times include converting the "
-        "two columns they read from the Arrow table. Ratios > 1: stagekit slower.\n"
+        "fresh process from an Arrow IPC file; time = median of the runs (n in brackets); interleaved in one "
+        "process: score with check_batch, stagekit with polars, pandas and datasets, pipeline with "
+        "datasets_pipeline. Contenders' times include converting the columns they read from the Arrow table. "
+        "Ratios = stagekit time / contender time (> 1: stagekit slower)."
+        + (f" HF datasets capped at {args.datasets_max_rows} rows (`--datasets-max-rows`)." if args.datasets_max_rows else "")
+        + "\n"
     )
-    L.append("### Time\n")
-    L += _header(
-        "rows", "problems", "input MB", "score", "score pairs/s", "check_batch pairs/s", "score / check_batch",
-        "stagekit groups", "polars", "polars 1 thread", "pandas", "stagekit / polars", "stagekit / polars 1t",
-        "stagekit / pandas", "pipeline",
-    )  # fmt: skip
+
+    def t(r: dict[str, Any], name: str) -> str:
+        m = r["kinds"].get(name, {})
+        if "error" in m:
+            return "error"
+        if "capped" in m:
+            return "capped"
+        return f"{_s(m.get('median_s'))} ({len(m.get('times_s', []))})" if "median_s" in m else "–"
+
+    def rate(r: dict[str, Any], name: str) -> str:
+        m = r["kinds"].get(name, {})
+        return f"{r['rows'] / m['median_s']:,.0f}" if "median_s" in m else "–"
+
+    def ratio(r: dict[str, Any], a: str, b: str) -> str:
+        return _ratio(r["kinds"].get(a, {}), r["kinds"].get(b, {}))
+
+    L.append("### Scoring: the verifier on every rollout\n")
+    L += _header("rows", "problems", "input MB", "score", "score pairs/s", "check_batch pairs/s", "score / check_batch")
     for r in results:
-        k = r["kinds"]
-
-        def t(name: str) -> str:
-            m = k.get(name, {})
-            if "error" in m:
-                return "error"
-            return f"{_s(m.get('median_s'))} ({len(m.get('times_s', []))})" if m else "–"
-
-        def rate(name: str) -> str:
-            m = k.get(name, {})
-            return f"{r['rows'] / m['median_s']:,.0f}" if "median_s" in m else "–"
-
         L.append(
             _row(
-                f"{r['rows']:,}", f"{r['problems']:,}", _mb(r["rollouts_bytes"]), t("score"), rate("score"),
-                rate("check_batch"), _ratio(k.get("score", {}), k.get("check_batch", {})), t("stagekit"), t("polars"),
-                t("polars_1t"), t("pandas"), _ratio(k.get("stagekit", {}), k.get("polars", {})),
-                _ratio(k.get("stagekit", {}), k.get("polars_1t", {})),
-                _ratio(k.get("stagekit", {}), k.get("pandas", {})),
-                t("pipeline"),
+                f"{r['rows']:,}", f"{r['problems']:,}", _mb(r["rollouts_bytes"]), t(r, "score"), rate(r, "score"),
+                rate(r, "check_batch"), ratio(r, "score", "check_batch"),
+            )  # fmt: skip
+        )
+    L.append("\n### Group part: pass_rates → bin_difficulty → split_stages on the scored table\n")
+    L += _header(
+        "rows", "stagekit", "polars", "polars 1 thread", "pandas", "datasets", "stagekit rows/s",
+        "stagekit / polars", "stagekit / polars 1t", "stagekit / pandas", "stagekit / datasets",
+    )  # fmt: skip
+    for r in results:
+        L.append(
+            _row(
+                f"{r['rows']:,}", *(t(r, k) for k in GROUP_KINDS), rate(r, "stagekit"),
+                *(ratio(r, "stagekit", k) for k in GROUP_KINDS[1:]),
+            )  # fmt: skip
+        )
+    L.append("\n### Whole chain from the rollouts: score → … → split_stages\n")
+    L += _header("rows", "stagekit pipeline", "rows/s", "datasets pipeline", "rows/s", "stagekit / datasets")
+    for r in results:
+        L.append(
+            _row(
+                f"{r['rows']:,}", t(r, "pipeline"), rate(r, "pipeline"), t(r, "datasets_pipeline"),
+                rate(r, "datasets_pipeline"), ratio(r, "pipeline", "datasets_pipeline"),
             )  # fmt: skip
         )
     L.append("\n### stagekit group part, per step (median)\n")
@@ -581,9 +648,9 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], command: str, ar
     L.append(
         "extra = peak RSS during the call minus RSS just before it (first, cold run; output included); "
         "ratio = (input + extra) / input, input = Arrow `nbytes` of the table the step is given "
-        "(the rollouts for score, check_batch and pipeline; the scored table for the group part).\n"
+        "(the rollouts for score, check_batch, pipeline and datasets_pipeline; the scored table for the group part).\n"
     )
-    L += _header("rows", "step", "input MB", "extra MB", "(input + extra) / input")
+    L += _header("rows", "step", "input MB", "extra MB", "(input + extra) / input", left=2)
     for r in results:
         for name, m in r["kinds"].items():
             if "extra_bytes_first" not in m:
@@ -601,21 +668,24 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], command: str, ar
             cells.append(f"{m['median_s'] / r['rows'] * 1e9:,.1f}" if "median_s" in m else "–")
         L.append(_row(name, *cells))
 
-    L.append("\n### Agreement\n")
+    L.append("\n### Agreement with stagekit's output (per problem; exit status 1 otherwise)\n")
     L += _header(
-        "rows", "problems", "sft / rl / drop", "stagekit = polars", "stagekit = pandas", "score = generator labels"
-    )
+        "rows", "problems", "sft / rl / drop", "polars", "pandas", "datasets", "datasets pipeline",
+        "score = generator labels",
+    )  # fmt: skip
     for r in results:
         ag = r["agreement"]
 
-        def verdict(x: dict[str, Any]) -> str:
-            return "yes" if x["ok"] else f"NO: {x['mismatch']}"
+        def verdict(name: str) -> str:
+            if name not in ag:
+                return "capped" if "capped" in r["kinds"].get(name, {}) else "–"
+            return "yes" if ag[name]["ok"] else f"NO: {ag[name]['mismatch']}"
 
         sz = ag["polars"].get("set_sizes", {})
         L.append(
             _row(
                 f"{r['rows']:,}", f"{r['problems']:,}", " / ".join(f"{sz.get(s, 0):,}" for s in ("sft", "rl", "drop")),
-                verdict(ag["polars"]), verdict(ag["pandas"]),
+                *(verdict(k) for k in ("polars", "pandas", "datasets", "datasets_pipeline")),
                 f"{ag['labels']['agree'] / r['rows']:.4%} ({r['rows'] - ag['labels']['agree']} differ)",
             )  # fmt: skip
         )
@@ -666,6 +736,11 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=None, help="output name under benches/out/ (default: transforms, --quick: transforms_quick)"
     )
     ap.add_argument("--profile", action="store_true", help="cProfile the stagekit group part at the largest size")
+    ap.add_argument(
+        "--datasets-max-rows",
+        default=None,
+        help="run the HF datasets kinds only up to this many rows (e.g. 1M); larger sizes show 'capped' (default: no cap)",
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
     ap.add_argument("--profile-out", help=argparse.SUPPRESS)
@@ -684,6 +759,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(kinds) - set(KINDS)
     if unknown:
         ap.error(f"unknown --only kinds: {sorted(unknown)}")
+    ds_cap = parse_rows(args.datasets_max_rows)[0] if args.datasets_max_rows else None
+    if any(k in DATASETS_KINDS for k in kinds) and find_spec("datasets") is None:
+        ap.error("the datasets kinds need `datasets` (pip install datasets), or leave them out with --only")
     info = machine_info()
     command = "python benches/bench_transforms.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     command = command.strip()
@@ -721,16 +799,23 @@ def main(argv: list[str] | None = None) -> int:
                 "kinds": {},
             }
             # Memory: every kind alone in a fresh process, one run. Time: kinds that are compared run
-            # interleaved in one process (score with check_batch; stagekit with polars and pandas);
-            # polars_1t (its thread pool is fixed at import) and pipeline run on their own.
+            # interleaved in one process (score with check_batch; stagekit with polars, pandas and datasets;
+            # pipeline with datasets_pipeline); polars_1t (its thread pool is fixed at import) runs on its own.
             prof = OUT / f"{stem}_profile_{rows}.txt" if args.profile and rows == max(rows_list) else None
-            groups = [
-                [k for k in ("check_batch", "score") if k in kinds],
-                [k for k in ("stagekit", "polars", "pandas") if k in kinds],
-            ]
+            capped = ds_cap is not None and rows > ds_cap
+            here = [k for k in kinds if not (capped and k in DATASETS_KINDS)]
             for name in kinds:
-                alone = name in ("polars_1t", "pipeline")
-                n = (1 if rows > 1_000_000 and name == "pipeline" else rep) if alone else 1
+                if name not in here:
+                    res["kinds"][name] = {"capped": f"not run above --datasets-max-rows {ds_cap:,}"}
+                    print(f"   {name:<17} capped (--datasets-max-rows {ds_cap:,})", file=sys.stderr)
+            groups = [
+                [k for k in ("check_batch", "score") if k in here],
+                [k for k in ("stagekit", "polars", "pandas", "datasets") if k in here],
+                [k for k in ("pipeline", "datasets_pipeline") if k in here],
+            ]
+            for name in here:
+                alone = name == "polars_1t"
+                n = rep if alone else 1
                 m = spawn([name], files[KINDS[name][0]], n, args.timeout)[name]
                 if not alone and "error" not in m:
                     kept = {k: v for k, v in m.items() if k.startswith(("extra", "input", "peak"))}
@@ -739,28 +824,38 @@ def main(argv: list[str] | None = None) -> int:
                 msg = m.get("error") or (
                     f"extra {_mb(m['extra_bytes_first'])} MB" + (f", median {_s(m['median_s'])}" if alone else "")
                 )
-                print(f"   {name:<12} {msg}", file=sys.stderr)
+                print(f"   {name:<17} {msg}", file=sys.stderr)
             for group in groups:
                 if not group:
                     continue
-                n = score_rep if "score" in group or "check_batch" in group else rep
+                if "score" in group or "check_batch" in group:
+                    n = score_rep
+                elif "pipeline" in group or "datasets_pipeline" in group:
+                    n = 1 if rows > 1_000_000 else rep
+                else:
+                    n = rep
                 timed = spawn(group, files[KINDS[group[0]][0]], n, args.timeout, prof if "stagekit" in group else None)
                 for name in group:
                     res["kinds"][name].update(timed[name])
                     m = res["kinds"][name]
                     msg = m.get("error") or f"median {_s(m['median_s'])} (interleaved, {n} rounds)"
-                    print(f"   {name:<12} {msg}", file=sys.stderr)
-            # Agreement, in this process.
+                    print(f"   {name:<17} {msg}", file=sys.stderr)
+            # Agreement, in this process: every contender against stagekit's group part on the scored table.
             sk_out = run_stagekit(scored)
             res["agreement"] = {
                 "polars": compare(sk_out, run_polars(scored)),
                 "pandas": compare(sk_out, run_pandas(scored)),
                 "labels": {"agree": label_agree, "rows": rows},
             }
+            if not capped and "datasets" in kinds:
+                res["agreement"]["datasets"] = compare(sk_out, run_datasets(scored))
+            if not capped and "datasets_pipeline" in kinds:
+                res["agreement"]["datasets_pipeline"] = compare(sk_out, run_datasets_pipeline(rollouts))
             ag = res["agreement"]
             print(
-                f"   agreement    polars {ag['polars']['ok']}, pandas {ag['pandas']['ok']}, "
-                f"labels {label_agree}/{rows}",
+                "   agreement         "
+                + ", ".join(f"{k} {v['ok']}" for k, v in ag.items() if k != "labels")
+                + f", labels {label_agree}/{rows}",
                 file=sys.stderr,
             )
             results.append(res)
@@ -768,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             for p in files.values():
                 p.unlink(missing_ok=True)
-    info["loadavg_end"] = os.getloadavg()[0]
+    info["loadavg_end"] = loadavg()
     md = render(results, info, command, args)
     print(md)
     (OUT / f"{stem}.md").write_text(md)
@@ -788,7 +883,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cost curve plotted to {OUT / (stem + '_cost.png')}", file=sys.stderr)
     else:
         print("matplotlib not installed: no plot (the table above has the cost curve)", file=sys.stderr)
-    ok = all(r["agreement"]["polars"]["ok"] and r["agreement"]["pandas"]["ok"] for r in results)
+    ok = all(v["ok"] for r in results for k, v in r["agreement"].items() if k != "labels")
+    if not ok:
+        print("DISAGREEMENT: a contender's output differs from stagekit's (see the Agreement table)", file=sys.stderr)
     return 0 if ok else 1
 
 
