@@ -13,7 +13,16 @@ import pyarrow.compute as pc
 
 from stagekit.transforms._contract import Col, SchemaError, set_column, transform
 
-__all__ = ["SCHEMES", "STAGES", "bin_difficulty", "pass_at_k", "pass_rates", "split_stages"]
+__all__ = [
+    "SCHEMES",
+    "STAGES",
+    "bin_difficulty",
+    "pass_at_k",
+    "pass_counts",
+    "pass_rates",
+    "pass_rates_from_counts",
+    "split_stages",
+]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -34,6 +43,43 @@ def _ks(k: int | Iterable[int]) -> list[int]:
     if not ks or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in ks):
         raise ValueError(f"pass_rates: k must be positive integers, got {k!r}")
     return sorted(set(ks))
+
+
+def _keys(by: str | Iterable[str], where: str) -> list[str]:
+    keys = [by] if isinstance(by, str) else list(by)
+    if not keys:
+        raise ValueError(f"{where}: `by` names no column")
+    return keys
+
+
+def _check_confidence(confidence: float, where: str) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"{where}: confidence must be in (0, 1), got {confidence}")
+
+
+def _counts(rollouts: pa.Table, keys: list[str], correct: str) -> pa.Table:
+    hit = pc.fill_null(rollouts[correct], False).cast(pa.int64())
+    t = pa.table({**{c: rollouts[c] for c in keys}, "__hit": hit})
+    g = t.group_by(keys, use_threads=False).aggregate([("__hit", "count", pc.CountOptions("all")), ("__hit", "sum")])
+    return pa.table(
+        {
+            **{key: g[key] for key in keys},
+            "n": g["__hit_count"].cast(pa.int64()),
+            "n_correct": g["__hit_sum"].cast(pa.int64()),
+        }
+    )
+
+
+def _from_counts(counts: pa.Table, keys: list[str], ks: list[int], confidence: float) -> pa.Table:
+    out = counts.select([*keys, "n", "n_correct"]).sort_by([(key, "ascending") for key in keys])
+    n = out["n"].cast(pa.float64())
+    c = out["n_correct"].cast(pa.float64())
+    p = pc.divide(c, n)
+    out = out.append_column("pass_rate", p)
+    for kk in ks:
+        out = out.append_column(f"pass@{kk}", _pass_at_k_column(out["n"], out["n_correct"], kk))
+    lo, hi = _wilson(p, n, confidence)
+    return out.append_column("wilson_low", lo).append_column("wilson_high", hi)
 
 
 @transform(
@@ -60,36 +106,61 @@ def pass_rates(
 ) -> pa.Table:
     """One row per group (problem) with its pass rate, the unbiased pass@k estimates and a Wilson interval.
 
+    It is :func:`pass_counts` followed by :func:`pass_rates_from_counts`; a distributed engine runs the
+    first on parts of the rollouts, sums ``n`` and ``n_correct`` per group, and finishes with the second.
+
     >>> import pyarrow as pa
     >>> t = pa.table({"problem_id": [2, 1, 1, 1, 1], "correct": [True, True, False, False, True]})
     >>> pass_rates(t, k=(1, 2)).select(["problem_id", "n", "n_correct", "pass_rate", "pass@2"]).to_pylist()
     [{'problem_id': 1, 'n': 4, 'n_correct': 2, 'pass_rate': 0.5, 'pass@2': 0.8333333333333334}, {'problem_id': 2, 'n': 1, 'n_correct': 1, 'pass_rate': 1.0, 'pass@2': None}]
     """
-    keys = [by] if isinstance(by, str) else list(by)
-    if not keys:
-        raise ValueError("pass_rates: `by` names no column")
-    if not 0 < confidence < 1:
-        raise ValueError(f"pass_rates: confidence must be in (0, 1), got {confidence}")
+    keys = _keys(by, "pass_rates")
+    _check_confidence(confidence, "pass_rates")
     ks = _ks(k)
-    hit = pc.fill_null(rollouts[correct], False).cast(pa.int64())
-    t = pa.table({**{c: rollouts[c] for c in keys}, "__hit": hit})
-    g = t.group_by(keys, use_threads=False).aggregate([("__hit", "count", pc.CountOptions("all")), ("__hit", "sum")])
-    out = pa.table(
-        {
-            **{key: g[key] for key in keys},
-            "n": g["__hit_count"].cast(pa.int64()),
-            "n_correct": g["__hit_sum"].cast(pa.int64()),
-        }
-    )
-    out = out.sort_by([(key, "ascending") for key in keys])
-    n = out["n"].cast(pa.float64())
-    c = out["n_correct"].cast(pa.float64())
-    p = pc.divide(c, n)
-    out = out.append_column("pass_rate", p)
-    for kk in ks:
-        out = out.append_column(f"pass@{kk}", _pass_at_k_column(out["n"], out["n_correct"], kk))
-    lo, hi = _wilson(p, n, confidence)
-    return out.append_column("wilson_low", lo).append_column("wilson_high", hi)
+    return _from_counts(_counts(rollouts, keys, correct), keys, ks, confidence)
+
+
+@transform(
+    reads=[
+        Col("by", "any"),
+        Col("correct", "bool", nulls="a null counts as not correct (an unscored rollout is a failure)"),
+    ],
+    writes=[
+        ("<by columns>", "the group keys, one row per group (in no particular order)"),
+        ("n", "int64: rollouts in the group"),
+        ("n_correct", "int64: correct rollouts"),
+    ],
+)
+def pass_counts(rollouts: pa.Table, *, by: str | Iterable[str] = "problem_id", correct: str = "correct") -> pa.Table:
+    """Rollouts and correct rollouts per group: the first phase of :func:`pass_rates`. Counts of disjoint
+    parts of the rollouts add up, so a distributed engine counts each part, sums ``n`` and ``n_correct``
+    per group and calls :func:`pass_rates_from_counts`, the same code :func:`pass_rates` ends with.
+
+    >>> import pyarrow as pa
+    >>> pass_counts(pa.table({"problem_id": [1, 1, 2], "correct": [True, None, False]})).to_pylist()
+    [{'problem_id': 1, 'n': 2, 'n_correct': 1}, {'problem_id': 2, 'n': 1, 'n_correct': 0}]
+    """
+    return _counts(rollouts, _keys(by, "pass_counts"), correct)
+
+
+def pass_rates_from_counts(
+    counts: pa.Table,
+    *,
+    by: str | Iterable[str] = "problem_id",
+    k: int | Iterable[int] = (1, 4, 8),
+    confidence: float = 0.95,
+) -> pa.Table:
+    """:func:`pass_rates`' output from per-group counts (the ``by`` columns, int64 ``n`` and ``n_correct``,
+    one row per group), as :func:`pass_counts` makes them; other columns are ignored.
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"problem_id": [1], "n": [4], "n_correct": [2]})
+    >>> pass_rates_from_counts(t, k=2).select(["pass_rate", "pass@2"]).to_pylist()
+    [{'pass_rate': 0.5, 'pass@2': 0.8333333333333334}]
+    """
+    keys = _keys(by, "pass_rates_from_counts")
+    _check_confidence(confidence, "pass_rates_from_counts")
+    return _from_counts(counts, keys, _ks(k), confidence)
 
 
 def _pass_at_k_column(n: pa.ChunkedArray, c: pa.ChunkedArray, k: int) -> pa.ChunkedArray:
