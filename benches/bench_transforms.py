@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 r"""The transforms benchmark: ``score -> pass_rates -> bin_difficulty -> split_stages`` on synthetic rollouts,
-against the same group-by in polars and pandas, in one run on one machine.
+against the same work in polars, pandas and Hugging Face ``datasets``, in one run on one machine.
 
     python benches/bench_transforms.py                      # 100k, 1M and 10M rows (~10 min on 2 cores, ~8 GB)
     python benches/bench_transforms.py --rows 100k,1M       # chosen sizes
     python benches/bench_transforms.py --quick              # smoke run: 100k rows, 3 repetitions, ~10 s
     python benches/bench_transforms.py --rows 1M --profile  # also cProfile the stagekit group part
+    python benches/bench_transforms.py --datasets-max-rows 1M  # HF datasets only up to 1M rows ("capped" above)
 
 Input: seeded synthetic rollouts (``--seed``, ``--samples`` rollouts per problem): ``problem_id`` (int64,
 a shuffled id per problem), ``sample`` (int32), ``completion`` (a short GSM8K-style line of reasoning that
@@ -26,19 +27,28 @@ read into memory, not memory-mapped). What is measured:
   group by ``problem_id`` -> n, n_correct, pass_rate, pass@1/4/8 with stagekit's product formula
   ``1 - prod_{i<k} (n-c-i)/(n-i)`` (null where n < k), the Wilson interval (95%), the zero_partial_full
   membership columns and ``stages`` label, sorted by ``problem_id``; then the sft / rl / drop tables;
-* ``pipeline``: the whole chain from the rollouts, for its end-to-end time and peak memory.
+* ``datasets``: the same group part as a ``datasets`` user writes it: ``Dataset(scored)`` (in memory),
+  ``to_pandas()`` of the two columns and a pandas group-by for n / n_correct (datasets has no group-by),
+  ``Dataset.from_pandas`` of the counts, the per-problem columns in ``map(batched=True)`` (numpy format,
+  default batch size, the same numpy code as ``pandas``), the three sets with ``filter(batched=True)``;
+* ``pipeline``: the whole chain from the rollouts, for its end-to-end time and peak memory;
+  ``datasets_pipeline``: the same chain in datasets: ``Dataset(rollouts).map(batched=True)`` adding
+  ``correct`` from ``sk.verify_batch`` (Python lists in and out, default format and batch size 1,000),
+  then the ``datasets`` group part. Progress bars are disabled; in-memory datasets write no cache files.
 
 Time: after a warm-up call on the first 4,096 rows (lazy imports), the median of ``--repeat`` rounds
 (default 5; score and check_batch 3, 2 above 1M rows). The kinds that are compared run interleaved in one
-process, round r in an order rotated by r (check_batch with score; stagekit with polars and pandas), so
-that load from other processes falls on all of them alike; ``polars_1t`` and ``pipeline`` run alone.
+process, round r in an order rotated by r (check_batch with score; stagekit with polars, pandas and
+datasets; pipeline with datasets_pipeline, 1 round above 1M rows), so that load from other processes falls
+on all of them alike; ``polars_1t`` runs alone.
 Memory: each kind alone in a fresh process, which imports only what it measures, one run: the peak RSS
 (``VmHWM``, reset through ``/proc/self/clear_refs`` before the run) minus the RSS just before the call,
 i.e. what the step allocates on top of holding its input (its output included), reported as
 ``(input + extra) / input`` where input is the Arrow ``nbytes`` of the table the step is given.
 
-Agreement: in the parent, stagekit's, polars' and pandas' outputs are compared per problem: n,
-n_correct, pass_rate and the bins exactly, pass@k and Wilson bounds to 1e-12, and the three sets' ids.
+Agreement: in the parent, polars', pandas', datasets' and datasets_pipeline's outputs are compared with
+stagekit's per problem: n, n_correct, pass_rate and the bins exactly, pass@k and Wilson bounds to 1e-12,
+and the three sets' ids; the exit status is 1 if any differs.
 
 Outputs (``benches/out/``, git-ignored): ``transforms.md`` (the table, also on stdout), ``transforms.json``
 (raw numbers, the cost curve in ns per row), ``transforms_cost.png`` (if matplotlib is installed);
@@ -305,21 +315,31 @@ def _in_set(name: str) -> Any:
     return lambda batch: batch[name]
 
 
-def run_datasets(scored: Any) -> tuple[Any, dict[str, Any]]:
+def run_datasets(scored: Any, timings: dict[str, float] | None = None) -> tuple[Any, dict[str, Any]]:
     """The group part as a Hugging Face ``datasets`` user writes it. datasets has no group-by: the per-problem
     counts go through ``to_pandas()`` (pandas is a dependency of datasets); the per-problem columns are a
-    ``map(batched=True)`` (numpy format, default batch size) and the three sets ``filter(batched=True)``."""
+    ``map(batched=True)`` (numpy format, default batch size) and the three sets ``filter(batched=True)``.
+    ``Dataset(table)`` hashes the whole in-memory table for its fingerprint: timed apart in ``timings``."""
     datasets = _datasets()
 
+    t0 = time.perf_counter()
     ds = scored if isinstance(scored, datasets.Dataset) else datasets.Dataset(scored)
+    t1 = time.perf_counter()
     df = ds.select_columns(["problem_id", "correct"]).to_pandas()
     hit = df["correct"]
     if hit.dtype != bool:
         hit = hit.fillna(False).astype(bool)
     counts = hit.groupby(df["problem_id"], sort=True).agg(n="size", n_correct="sum").reset_index()
+    t2 = time.perf_counter()
     stats = datasets.Dataset.from_pandas(counts, preserve_index=False)
     stats = stats.with_format("numpy").map(_metrics_batch, batched=True).with_format(None)
+    t3 = time.perf_counter()
     sets = {s: stats.filter(_in_set(s), batched=True) for s in ("sft", "rl", "drop")}
+    t4 = time.perf_counter()
+    if timings is not None:
+        timings.update(
+            {"Dataset(table)": t1 - t0, "to_pandas + group-by": t2 - t1, "from_pandas + map": t3 - t2, "filter": t4 - t3}
+        )
     return stats, sets
 
 
@@ -383,7 +403,12 @@ def _callable(kind: str, table: Any) -> Any:
     if kind == "pandas":
         return lambda: (run_pandas(table), {})
     if kind == "datasets":
-        return lambda: (run_datasets(table), {})
+
+        def run_ds() -> Any:
+            st: dict[str, float] = {}
+            return run_datasets(table, st), st
+
+        return run_ds
     if kind == "datasets_pipeline":
         return lambda: (run_datasets_pipeline(table), {})
     raise SystemExit(f"unknown kind {kind!r}")
@@ -643,6 +668,24 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], command: str, ar
     for r in results:
         st = r["kinds"].get("stagekit", {}).get("steps_median_s", {})
         L.append(_row(f"{r['rows']:,}", *(_s(st.get(s)) for s in ("pass_rates", "bin_difficulty", "split_stages"))))
+
+    if any("steps_median_s" in r["kinds"].get("datasets", {}) for r in results):
+        names = ("Dataset(table)", "to_pandas + group-by", "from_pandas + map", "filter")
+        L.append("\n### datasets group part, per step (median)\n")
+        L.append(
+            "`Dataset(table)` is datasets hashing the whole in-memory table (every column) for its fingerprint; "
+            "a Dataset that comes out of `map` or `load_from_disk` does not pay it.\n"
+        )
+        L += _header("rows", *names, "total without Dataset(table)", "stagekit / that")
+        for r in results:
+            m = r["kinds"].get("datasets", {})
+            st = m.get("steps_median_s")
+            if not st:
+                continue
+            rest = m["median_s"] - st["Dataset(table)"]
+            sk_m = r["kinds"].get("stagekit", {})
+            ratio = f"{sk_m['median_s'] / rest:.2f}x" if "median_s" in sk_m else "–"
+            L.append(_row(f"{r['rows']:,}", *(_s(st[n]) for n in names), _s(rest), ratio))
 
     L.append("\n### Peak memory\n")
     L.append(
