@@ -78,13 +78,38 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     t0 = time.perf_counter()
-    m = plan_files(args.rollouts, args.out, config, args.problems)
+    m = plan_files(args.rollouts, args.out, config, args.problems, engine=args.engine, address=args.address)
     report = write_report(args.out)
     r = m["rounds"][0]
     rows = r["rows"]
     print(f"planned {rows['rollouts']} rollouts of {rows['stats']} problems in {time.perf_counter() - t0:.1f} s")
     print(f"  sft {rows['sft']} (bridge {r['bridge']})   rl {rows['rl']}   drop {rows['drop']}   scheme {args.scheme}")
     print(f"wrote {args.out}/round-0/{{rollouts,stats,sft,rl,drop}}.parquet, manifest.json and {report}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stagekit.config import config_from_args
+    from stagekit.loop import run
+
+    cfg = config_from_args(args)
+    t0 = time.perf_counter()
+    m = run(cfg)
+    rounds = m["rounds"]
+    print(f"stagekit run: {len(rounds) - 1} round(s) in {time.perf_counter() - t0:.0f} s -> {cfg.out}")
+    for r in rounds:
+        rows = r["rows"]
+        print(f"  round {r['round']}: mean pass rate {r['pass_rate_mean']:.3f} over {rows.get('stats', 0)} problems;"
+              f" sft {rows.get('sft', 0)} (bridge {r['bridge']}), rl {rows.get('rl', 0)}, drop {rows.get('drop', 0)}"
+              + (f"; SFT examples {rows['sft_train']}" if "sft_train" in rows else "")
+              + (f", RL rollouts {rows['rl_rollouts']}" if rows.get("rl_rollouts") else "")
+              + (f", CFT records {rows['cft']}" if "cft" in rows else ""))
+    mv = m["moved"]
+    print(f"  moved: mean pass rate {mv['pass_rate_before']:.3f} -> {mv['pass_rate_after']:.3f}; "
+          f"{mv['improved']} problems improved, {mv['worsened']} worsened; "
+          + ", ".join(f"{k} {v}" for k, v in mv["transitions"].items()))
+    print(f"  student: {m['student']}")
+    print(f"  report: {Path(cfg.out) / 'report.html'}")
     return 0
 
 
@@ -130,7 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="difficulty binning scheme")
     pl.add_argument("--k", default="1,4,8", help="pass@k values to estimate (those <= samples per problem)")
     pl.add_argument("--threads", type=int, default=None, help="verifier threads (default: all cores)")
+    pl.add_argument("--engine", default="local", choices=["local", "ray"],
+                    help="where the transforms run: in this process, or on Ray Data (extra `ray`)")
+    pl.add_argument("--address", default=None, help="Ray cluster address for --engine ray (default: a local cluster)")
     pl.set_defaults(func=_cmd_plan)
+
+    from stagekit.config import add_run_arguments
+
+    rn = sub.add_parser(
+        "run",
+        help="the whole stage loop: measure -> stage sets -> Bridge -> SFT -> RL -> CFT -> measure again",
+        description="Run the SFT-then-RL stage loop. With no arguments: the built-in problem ladder and the "
+        "SmolLM2-135M-Instruct student on the CPU (about 10 minutes on 2 cores; --quick: about 2). Options come from "
+        "the flags below, an optional TOML file (--config) and --quick, flags winning. Re-running the same "
+        "command resumes: finished steps are skipped.",
+    )
+    add_run_arguments(rn)
+    rn.set_defaults(func=_cmd_run)
 
     rp = sub.add_parser("report", help="(re)build the HTML report of a run directory",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -140,12 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stagekit.generate.base import GenerationError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except InputError as e:
         print(f"stagekit {args.command}: {e}", file=sys.stderr)
         return 2
+    except GenerationError as e:
+        print(f"stagekit {args.command}: generation failed: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"stagekit {args.command}: interrupted; finished steps are kept, re-run the same command to resume",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -28,14 +28,44 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
+def _read_saved_dataset(p: Path) -> pa.Table:
+    """A directory written by ``datasets.Dataset.save_to_disk``: Arrow IPC streams listed in ``state.json``
+    (read with pyarrow alone; ``datasets`` need not be installed)."""
+    import pyarrow as pa
+
+    if (p / "dataset_dict.json").is_file():
+        splits = json.loads((p / "dataset_dict.json").read_text()).get("splits", [])
+        raise InputError(f"{p}: a saved DatasetDict with splits {', '.join(splits)}: pass the split's directory, e.g. {p / (splits[0] if splits else 'train')}")
+    state = p / "state.json"
+    if not state.is_file():
+        raise InputError(f"{p}: a directory, but not a saved `datasets` dataset (no state.json)")
+    try:
+        files = [p / f["filename"] for f in json.loads(state.read_text())["_data_files"]]
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise InputError(f"{state}: not a `datasets` state file ({e})") from None
+    tables = []
+    for f in files:
+        try:
+            with pa.memory_map(str(f)) as source:
+                tables.append(pa.ipc.open_stream(source).read_all())
+        except (OSError, pa.ArrowInvalid) as e:
+            raise InputError(f"{f}: cannot read this Arrow file of the saved dataset ({e})") from None
+    if not tables:
+        raise InputError(f"{p}: the saved dataset lists no data files")
+    return pa.concat_tables(tables)
+
+
 def read_table(path: str | os.PathLike[str]) -> pa.Table:
-    """Read a JSONL, JSON (a list of objects), Parquet or CSV file into an Arrow table.
+    """Read a JSONL, JSON (a list of objects), Parquet or CSV file, or a directory saved by
+    ``datasets.Dataset.save_to_disk``, into an Arrow table.
 
     A malformed JSONL line raises :class:`InputError` naming the file and the line number.
     """
     import pyarrow as pa
 
     p = Path(path)
+    if p.is_dir():
+        return _read_saved_dataset(p)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
     fmt = _format_of(p)

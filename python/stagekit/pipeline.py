@@ -66,7 +66,7 @@ def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Tab
                 f"the problems table has no {c.problem_id!r} column (columns: {', '.join(problems.column_names)})"
             )
         keep = [x for x in c.problem_columns if x in problems.column_names and x not in stats.column_names]
-        if c.answer in problems.column_names and c.answer not in stats.column_names:
+        if c.answer in problems.column_names and c.answer not in stats.column_names and c.answer not in keep:
             keep.append(c.answer)
         ptab = problems.select([c.problem_id, *keep])
         if ptab.schema.field(c.problem_id).type != stats.schema.field(c.problem_id).type:
@@ -143,9 +143,13 @@ def plan_files(
     out: str | os.PathLike[str],
     config: PlanConfig = PlanConfig(),
     problems_path: str | os.PathLike[str] | None = None,
+    *,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """``stagekit plan``: read rollouts (and optionally problems), plan, write the run directory and its
-    manifest; returns the manifest."""
+    """``stagekit plan``: read rollouts (and optionally problems), plan (in this process, or on Ray Data with
+    ``engine="ray"``: a local cluster, or the one at ``address``), write the run directory and its manifest;
+    returns the manifest."""
     rp = Path(rollouts_path)
     rollouts = read_table(rp)
     if rollouts.num_rows == 0:
@@ -154,7 +158,14 @@ def plan_files(
         if col not in rollouts.column_names and not (col != config.problem_id and "correct" in rollouts.column_names):
             raise InputError(f"{rp}: missing column {col!r} (columns: {', '.join(rollouts.column_names)})")
     problems = read_table(problems_path) if problems_path else None
-    tables = plan(rollouts, config, problems)
+    if engine == "ray":
+        from stagekit.integrations import ray as skray
+
+        tables = skray.plan(rollouts, config, problems, address=address)
+    elif engine == "local":
+        tables = plan(rollouts, config, problems)
+    else:
+        raise InputError(f"unknown engine {engine!r} (local or ray)")
     run = RunDir(out)
     rows = run.write_tables(0, tables)
     inputs = {str(rp): _sha256(rp)}
@@ -163,6 +174,7 @@ def plan_files(
     stats = tables["stats"]
     manifest = {
         "command": "plan",
+        "engine": engine,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "config": {**asdict(config), "k": list(config.k), "problem_columns": list(config.problem_columns)},
         "versions": _versions(),
