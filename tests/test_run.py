@@ -315,3 +315,45 @@ def test_moved_compares_two_measurements():
     assert m["transitions"] == {"bridge->rl": 1, "drop->drop": 1, "rl->rl": 1}
     assert (m["improved"], m["worsened"]) == (1, 1)
     assert m["by_level"]["1"] == {"before": 0.25, "after": 0.25, "problems": 2}
+
+
+def test_cft_step_with_an_llm_critic(tmp_path, scripted):
+    """The CFT step of a round: all-zero GRPO groups -> critiques written by a generator -> verified records."""
+    problems = make_ladder(4, seed=0, levels=[4])
+    gen = scripted(problems)
+    cfg = _cfg(tmp_path / "run", critic="generator")
+    lp = loop.Loop(cfg)
+    ids = problems["problem_id"].to_pylist()
+    rl = pa.table({"step": [1] * 8, "problem_id": [ids[0]] * 4 + [ids[1]] * 4,
+                   "prompt": ["<rendered chat>"] * 8, "completion": [f"wrong {i}: \\boxed{{-1}}" for i in range(8)],
+                   "answer": [problems["answer"][0].as_py()] * 4 + [problems["answer"][1].as_py()] * 4,
+                   "correct": [False] * 7 + [True]})
+    lp._write(0, "rl_rollouts", rl)
+    lp.cft(0, "rl-key", problems, loop.Student("transformers", "scripted", "k"))
+    cft = pq.read_table(tmp_path / "run" / "round-0" / "cft.parquet")
+    # Only the first problem's group is all-zero: 4 diagnoses by the critic, 4 repairs, 1 new trace.
+    assert set(cft["problem_id"].to_pylist()) == {ids[0]}
+    assert sorted(cft["kind"].to_pylist()) == ["diagnosis"] * 4 + ["new_trace"] + ["repair"] * 4
+    diag = cft.filter(pc.equal(cft["kind"], "diagnosis"))
+    assert set(diag["critic"].to_pylist()) == {"supplied"}
+    assert gen.calls == [4]  # one critique per failed attempt
+    assert all(problems["prompt"][0].as_py() in p for p in diag["prompt"].to_pylist())  # the problem, not the chat
+    assert all(sk.verify(r, a) for r, a in zip(cft["response"].to_pylist(), cft["answer"].to_pylist(), strict=True))
+
+
+@pytest.mark.slow
+def test_engine_ray_gives_the_local_stage_sets(tmp_path, scripted):
+    pytest.importorskip("ray")
+    problems = make_ladder(12, seed=0, levels=[1, 2, 3, 4])
+    scripted(problems)
+    loop.run(_cfg(tmp_path / "local"))
+    try:
+        loop.run(_cfg(tmp_path / "ray", engine="ray"))
+    finally:
+        import ray
+
+        ray.shutdown()
+    for name in ("stats", "sft", "rl", "drop", "bridge", "sft_train"):
+        a = pq.read_table(tmp_path / "local" / "round-0" / f"{name}.parquet")
+        b = pq.read_table(tmp_path / "ray" / "round-0" / f"{name}.parquet")
+        assert a.select(sorted(a.column_names)).equals(b.select(sorted(b.column_names))), name

@@ -270,7 +270,8 @@ class Loop:
         else:
             self.manifest = {"command": "run", "steps": {}}
         self._gen_cache: tuple[tuple, Any] | None = None
-        self.timings: dict[str, float] = {}
+        self._notes: dict[str, Any] = {}
+        self.given_rollouts: pa.Table | None = None
 
     # -- step cache ------------------------------------------------------------------------------------
 
@@ -283,6 +284,7 @@ class Loop:
             self.log(f"{name}: done earlier (key {key}), skipped")
             return key
         self.log(f"{name} ...")
+        self._notes = {}
         t0 = time.perf_counter()
         outputs = fn()
         dt = time.perf_counter() - t0
@@ -291,8 +293,6 @@ class Loop:
         self._save()
         self.log(f"{name}: {dt:.1f} s")
         return key
-
-    _notes: dict[str, Any] = {}
 
     def note(self, **kw: Any) -> None:
         """Facts about the step in progress, kept in its manifest entry (losses, rewards, why skipped)."""
@@ -575,8 +575,6 @@ class Loop:
         return []
 
     # -- the whole run ---------------------------------------------------------------------------------
-
-    given_rollouts: pa.Table | None = None
 
     def execute(self) -> dict[str, Any]:
         c = self.cfg

@@ -56,6 +56,17 @@ def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Tab
     else:
         scored = T.score(rollouts, completion=c.completion, answer=c.answer, threads=c.threads)
     stats = T.pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
+    stats, sets = stage_sets(stats, c, problems)
+    return {"rollouts": scored, "stats": stats, **sets}
+
+
+def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """From per-problem pass rates to the binned stats and the ``sft``, ``rl`` and ``drop`` sets, joined with
+    the problem columns of ``problems`` when given. Shared by the local and the Ray plan (the stats table
+    is one row per problem: it fits on the driver)."""
+    from stagekit import transforms as T
+
+    c = config
     # pass@k past the most samples any problem has is null everywhere: leave those columns out.
     max_n = pc.max(stats["n"]).as_py()
     stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme)
@@ -72,7 +83,7 @@ def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Tab
         if ptab.schema.field(c.problem_id).type != stats.schema.field(c.problem_id).type:
             ptab = ptab.set_column(0, c.problem_id, ptab[c.problem_id].cast(stats.schema.field(c.problem_id).type))
         sets = {k: v.join(ptab, c.problem_id).sort_by(c.problem_id) for k, v in sets.items()}
-    return {"rollouts": scored, "stats": stats, **sets}
+    return stats, sets
 
 
 def _sha256(path: Path) -> str:

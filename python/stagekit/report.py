@@ -25,6 +25,7 @@ h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px solid #e3e7ee;padd
 box-shadow:0 1px 3px #0002}table{border-collapse:collapse;background:#fff;font-size:.85rem;width:100%}
 td,th{border-bottom:1px solid #e3e7ee;padding:.35rem .5rem;text-align:left;vertical-align:top}
 pre{white-space:pre-wrap;margin:0;font-size:.8rem;max-height:14rem;overflow:auto}
+details{margin:.3rem 0}summary{cursor:pointer}
 """
 
 _COLORS = {"sft": "#4c78a8", "bridge": "#9ecae9", "rl": "#f58518", "drop": "#bab0ac"}
@@ -53,24 +54,56 @@ def _bar_chart(labels: list[str], values: list[float], title: str, *, color: str
     return "".join(parts)
 
 
-def _line_chart(xs: list[float], ys: list[float], title: str, *, width: int = 520, height: int = 260) -> str:
+def _line_chart(xs: list[float], ys: list[float], title: str, *, xlabel: str = "RL step", ymax: float | None = 1.0,
+                width: int = 520, height: int = 260, color: str = "#e45756") -> str:
+    """An SVG line chart from 0 to ``ymax`` (None: the data's maximum)."""
     left, bottom, pad = 44, 40, 24
     if not xs:
         return ""
+    top = ymax if ymax is not None else (max(ys) or 1.0)
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     sx = lambda x: left + (width - left - pad) * (x - x0) / (x1 - x0)  # noqa: E731
-    sy = lambda y: height - bottom - (height - bottom - 30) * y  # noqa: E731
+    sy = lambda y: height - bottom - (height - bottom - 30) * y / top  # noqa: E731
     pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+    ticks = "".join(f'<text x="{sx(x):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">{x:g}</text>'
+                    for x in (xs if len(xs) <= 12 else xs[:: max(len(xs) // 8, 1)]))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
             f'<title>{html.escape(title)}</title>'
             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{html.escape(title)}</text>'
             f'<line x1="{left}" y1="{sy(0)}" x2="{width - pad}" y2="{sy(0)}" stroke="#888"/>'
-            f'<line x1="{left}" y1="{sy(1)}" x2="{width - pad}" y2="{sy(1)}" stroke="#ddd"/>'
-            f'<text x="{left - 6}" y="{sy(1) + 4}" text-anchor="end" font-size="11">1</text>'
+            f'<line x1="{left}" y1="{sy(top)}" x2="{width - pad}" y2="{sy(top)}" stroke="#ddd"/>'
+            f'<text x="{left - 6}" y="{sy(top) + 4}" text-anchor="end" font-size="11">{top:.3g}</text>'
             f'<text x="{left - 6}" y="{sy(0) + 4}" text-anchor="end" font-size="11">0</text>'
-            f'<polyline points="{pts}" fill="none" stroke="#e45756" stroke-width="2"/>'
-            + "".join(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="#e45756"/>' for x, y in zip(xs, ys, strict=True))
-            + f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle" font-size="11">RL step</text></svg>')
+            f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>'
+            + "".join(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>' for x, y in zip(xs, ys, strict=True))
+            + ticks + f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle" font-size="11">{html.escape(xlabel)}</text></svg>')
+
+
+def _grouped_bars(labels: list[str], series: dict[str, list[float]], title: str, *, width: int = 520,
+                  height: int = 260, colors: tuple[str, ...] = ("#bab0ac", "#4c78a8", "#f58518", "#54a24b")) -> str:
+    """An SVG chart of bars grouped by label, one bar per series, values in [0, 1], with a legend."""
+    left, bottom, pad = 40, 48, 24
+    n, k = max(len(labels), 1), max(len(series), 1)
+    gw = (width - left - pad) / n
+    bw = gw * 0.8 / k
+    sy = lambda y: height - bottom - (height - bottom - 52) * y  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
+             f'<title>{html.escape(title)}</title>',
+             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{html.escape(title)}</text>',
+             f'<line x1="{left}" y1="{sy(0)}" x2="{width - pad}" y2="{sy(0)}" stroke="#888"/>',
+             f'<text x="{left - 6}" y="{sy(1) + 4}" text-anchor="end" font-size="11">1</text>']
+    for j, (name, values) in enumerate(series.items()):
+        c = colors[j % len(colors)]
+        parts.append(f'<rect x="{left + j * 110}" y="26" width="10" height="10" fill="{c}"/>'
+                     f'<text x="{left + j * 110 + 14}" y="35" font-size="11">{html.escape(name)}</text>')
+        for i, v in enumerate(values):
+            x = left + i * gw + gw * 0.1 + j * bw
+            parts.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{bw * 0.92:.1f}" height="{sy(0) - sy(v):.1f}" fill="{c}" rx="2"/>'
+                         f'<text x="{x + bw / 2:.1f}" y="{sy(v) - 3:.1f}" text-anchor="middle" font-size="9">{v:.2f}</text>')
+    for i, lab in enumerate(labels):
+        parts.append(f'<text x="{left + i * gw + gw / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11">{html.escape(lab)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _pass_rate_chart(stats: pa.Table, round_: int) -> str:
@@ -101,29 +134,102 @@ def _examples(table: pa.Table | None, columns: list[str], limit: int = 3) -> str
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _chart(svg: str) -> str:
+    return f"<div class='chart'>{svg}</div>" if svg else ""
+
+
+def _cards(items: list[tuple[str, object]]) -> str:
+    return "<div class='cards'>" + "".join(f"<div class='card'><b>{html.escape(str(v))}</b><span>{html.escape(k)}</span></div>"
+                                            for k, v in items) + "</div>"
+
+
+def _summary(m: dict) -> list[str]:
+    """The run's headline: pass rate per round, per level before/after, and the stage transitions."""
+    rounds, mv = m.get("rounds", []), m.get("moved")
+    if not mv or len(rounds) < 2:
+        return []
+    out = ["<h2>What moved</h2>",
+           _cards([("problems", mv["problems"]), ("rounds of training", len(rounds) - 1),
+                   ("mean pass rate, round 0", f"{mv['pass_rate_before']:.3f}"),
+                   (f"mean pass rate, round {len(rounds) - 1}", f"{mv['pass_rate_after']:.3f}"),
+                   ("problems improved", mv["improved"]), ("problems worsened", mv["worsened"])]),
+           "<div class='charts'>",
+           _chart(_bar_chart([f"round {r['round']}" for r in rounds], [round(r["pass_rate_mean"], 3) for r in rounds],
+                             "Mean pass rate of the student, per round", color="#54a24b", fmt="{:.3f}"))]
+    if mv.get("by_level"):
+        levels = list(mv["by_level"])
+        out.append(_chart(_grouped_bars([f"level {lv}" for lv in levels],
+                                        {"round 0": [mv["by_level"][lv]["before"] for lv in levels],
+                                         f"round {len(rounds) - 1}": [mv["by_level"][lv]["after"] for lv in levels]},
+                                        "Pass rate by ladder level, first and last measurement")))
+    out.append("</div>")
+    trans = mv.get("transitions", {})
+    if trans:
+        out.append("<h4>Stage of each problem, round 0 -> last round</h4><table><tr><th>from -> to</th><th>problems</th></tr>"
+                   + "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in trans.items()) + "</table>")
+    return out
+
+
+def _training(k: int, steps: dict) -> str:
+    """SFT loss and GRPO reward per step of a round, from the manifest."""
+    charts = []
+    losses = steps.get("sft", {}).get("losses")
+    if losses:
+        charts.append(_chart(_line_chart(list(range(1, len(losses) + 1)), losses, f"Round {k}: SFT loss per step",
+                                         xlabel="SFT step", ymax=None, color="#4c78a8")))
+    rewards = steps.get("rl", {}).get("rewards")
+    if rewards:
+        charts.append(_chart(_line_chart(list(range(1, len(rewards) + 1)), rewards,
+                                         f"Round {k}: mean GRPO reward per step", xlabel="GRPO step", ymax=None,
+                                         color="#f58518")))
+    return "".join(charts)
+
+
+def _steps_table(steps: dict) -> str:
+    rows = []
+    order = ("measure", "plan", "bridge", "sft_data", "sft", "rl", "cft")
+    for name, rec in sorted(steps.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
+        notes = {x: v for x, v in rec.items() if x not in ("key", "outputs", "seconds", "losses", "rewards")}
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{rec.get('seconds', 0):.1f} s</td>"
+                    f"<td>{html.escape(', '.join(rec.get('outputs', [])))}</td>"
+                    f"<td>{html.escape('; '.join(f'{x}: {v}' for x, v in notes.items()))}</td></tr>")
+    return ("<table><tr><th>step</th><th>time</th><th>outputs</th><th>notes</th></tr>" + "".join(rows) + "</table>"
+            if rows else "")
+
+
 def build_report(run_dir: str | os.PathLike[str]) -> str:
     """The report's HTML for a run directory."""
     run = RunDir(run_dir)
     m = run.manifest()
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>stagekit {html.escape(m.get('command', ''))} report</title>",
+    cmd = m.get("command", "")
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>stagekit {html.escape(cmd)} report</title>",
            f"<style>{_CSS}</style></head><body>",
-           f"<h1>stagekit {html.escape(m.get('command', ''))}</h1>",
+           f"<h1>stagekit {html.escape(cmd)}</h1>",
            f"<p class='meta'>{html.escape(str(m.get('created', '')))} · "
-           + " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in m.get("versions", {}).items()) + "</p>",
-           "<p class='meta'>inputs: " + ", ".join(f"{html.escape(k)} (sha256 {v[:12]})" for k, v in m.get("inputs", {}).items()) + "</p>"]
+           + " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in m.get("versions", {}).items()) + "</p>"]
+    if m.get("problems"):
+        out.append(f"<p class='meta'>problems: {html.escape(str(m['problems'].get('source')))} "
+                   f"({m['problems'].get('rows')} problems)</p>")
+    if m.get("inputs"):
+        out.append("<p class='meta'>inputs: " + ", ".join(f"{html.escape(k)} (sha256 {v[:12]})" for k, v in m["inputs"].items()) + "</p>")
     cfg = m.get("config", {})
-    out.append("<p class='meta'>config: " + ", ".join(f"{html.escape(k)}={html.escape(str(v))}" for k, v in cfg.items() if k != "extra") + "</p>")
+    out.append("<details><summary class='meta'>configuration</summary><p class='meta'>"
+               + ", ".join(f"{html.escape(k)}={html.escape(str(v))}" for k, v in cfg.items() if k != "extra") + "</p></details>")
+    out.extend(_summary(m))
+    last = len(m.get("rounds", [])) - 1
     for r in m.get("rounds", []):
         k = r["round"]
         stats, rollouts = run.read_table(k, "stats"), run.read_table(k, "rollouts")
         rows = r.get("rows", {})
-        out.append(f"<h2>Round {k}</h2><div class='cards'>")
-        for label, value in (("rollouts", rows.get("rollouts", 0)), ("problems", rows.get("stats", 0)),
-                             ("SFT", rows.get("sft", 0)), ("of which Bridge", r.get("bridge", 0)),
-                             ("RL", rows.get("rl", 0)), ("dropped", rows.get("drop", 0)),
-                             ("mean pass rate", f"{r.get('pass_rate_mean', 0):.3f}")):
-            out.append(f"<div class='card'><b>{value}</b><span>{label}</span></div>")
-        out.append("</div><div class='charts'>")
+        title = f"Round {k}" + (" (final measurement)" if cmd == "run" and k == last and k > 0 else "")
+        out.append(f"<h2>{title}</h2>")
+        cards = [("rollouts", rows.get("rollouts", 0)), ("problems", rows.get("stats", 0)), ("SFT", rows.get("sft", 0)),
+                 ("of which Bridge", r.get("bridge", 0)), ("RL", rows.get("rl", 0)), ("dropped", rows.get("drop", 0)),
+                 ("mean pass rate", f"{r.get('pass_rate_mean', 0):.3f}")]
+        for name, label in (("sft_train", "SFT examples"), ("rl_rollouts", "RL rollouts"), ("cft", "CFT records")):
+            if name in rows:
+                cards.append((label, rows[name]))
+        out.append(_cards(cards) + "<div class='charts'>")
         if stats is not None and stats.num_rows:
             out.append(f"<div class='chart'>{_pass_rate_chart(stats, k)}</div>")
         sizes = [rows.get("sft", 0) - r.get("bridge", 0), r.get("bridge", 0), rows.get("rl", 0), rows.get("drop", 0)]
@@ -146,21 +252,35 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
             total = dict(zip(per["step"].to_pylist(), per["problem_id_count"].to_pylist(), strict=True))
             out.append("<div class='chart'>" + _line_chart(steps, [zc.get(s, 0) / total[s] for s in steps],
                        f"Round {k}: fraction of zero-reward groups per RL step") + "</div>")
+        out.append(_training(k, r.get("steps", {})))
         out.append("</div>")
         out.append("<h3>Examples</h3>")
         bridge = run.read_table(k, "bridge")
         cft = run.read_table(k, "cft")
         if bridge is not None or cft is not None:
-            out.append("<h4>Bridge records</h4>" + _examples(bridge, ["problem_id", "cut", "cut_pass_rate", "target", "fallback"]))
-            out.append("<h4>CFT records</h4>" + _examples(cft, ["problem_id", "kind", "error_step", "response"]))
+            out.append("<h4>Bridge records (teacher prefix + verified student continuation)</h4>"
+                       + _examples(bridge, ["problem_id", "cut", "n_steps", "cut_pass_rate", "prompt", "target", "fallback"]))
+            out.append("<h4>CFT records (diagnosis, repair, new trace)</h4>"
+                       + _examples(_one_per_kind(cft), ["problem_id", "kind", "critic", "error_step", "prompt", "response"]))
         sft, rlset = run.read_table(k, "sft"), run.read_table(k, "rl")
         out.append("<h4>SFT problems</h4>" + _examples(sft, ["problem_id", "pass_rate", "stages", "prompt"]))
         out.append("<h4>RL problems</h4>" + _examples(rlset, ["problem_id", "pass_rate", "stages", "prompt"]))
         if rollouts is not None:
             wrong = rollouts.filter(pc.equal(rollouts["status"], "incorrect")) if "status" in rollouts.column_names else None
-            out.append("<h4>Incorrect rollouts</h4>" + _examples(wrong, ["problem_id", "predicted", "answer"]))
+            out.append("<h4>Incorrect rollouts</h4>" + _examples(wrong, ["problem_id", "completion", "predicted", "answer"]))
+        if r.get("steps"):
+            out.append("<h4>Steps</h4>" + _steps_table(r["steps"]))
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _one_per_kind(table: pa.Table | None) -> pa.Table | None:
+    """The first record of each kind (diagnosis, repair, new_trace), so the examples show all three."""
+    if table is None or table.num_rows == 0 or "kind" not in table.column_names:
+        return table
+    kinds = table["kind"].to_pylist()
+    first = [kinds.index(x) for x in dict.fromkeys(kinds)]
+    return table.take(pa.array(first, pa.int64()))
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
