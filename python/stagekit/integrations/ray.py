@@ -57,7 +57,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stagekit.io import InputError
-from stagekit.pipeline import PlanConfig
+from stagekit.pipeline import PlanConfig, stage_sets
 from stagekit.transforms import difficulty as _difficulty
 from stagekit.transforms._contract import as_table
 
@@ -100,7 +100,10 @@ def init(address: str | None = None, num_cpus: float | None = None, *, quiet: bo
             args.setdefault("logging_level", logging.WARNING)
         ray.init(**args)
     if quiet:
+        from ray.util.debug import log_once
+
         ray.data.DataContext.get_current().enable_progress_bars = False
+        log_once("ray_data_progress_manager_disabled")  # turned off on purpose: Ray need not warn about it
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
@@ -431,7 +434,8 @@ def plan(
     workers where an actor pool starts new processes on every call (seconds); ``actors=N`` scores in a
     pool of N actors instead. Pass rates: :func:`collect_pass_rates` (counts per block in the cluster,
     summed on the driver, no shuffle), since the stats (one row per problem) come to the driver anyway,
-    where binning, the split and the join with ``problems`` run with the local code. The scored
+    where binning, the split and the join with ``problems`` run with the local code
+    (``pipeline.stage_sets``). The scored
     rollouts are collected to the driver too: its memory bounds the input size.
     """
     from stagekit import transforms as T
@@ -449,21 +453,5 @@ def plan(
         options = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
         scored = (score(ds, actors=actors, **options) if actors else map_rows(ds, T.score, **options)).materialize()
     stats = collect_pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
-    # From here on, pipeline.plan's steps on the stats table.
-    max_n = pc.max(stats["n"]).as_py()
-    stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme)
-    sets = T.split_stages(stats)
-    if problems is not None:
-        problems = as_table(problems, "plan")
-        if c.problem_id not in problems.column_names:
-            raise InputError(
-                f"the problems table has no {c.problem_id!r} column (columns: {', '.join(problems.column_names)})"
-            )
-        keep = [x for x in c.problem_columns if x in problems.column_names and x not in stats.column_names]
-        if c.answer in problems.column_names and c.answer not in stats.column_names:
-            keep.append(c.answer)
-        ptab = problems.select([c.problem_id, *keep])
-        if ptab.schema.field(c.problem_id).type != stats.schema.field(c.problem_id).type:
-            ptab = ptab.set_column(0, c.problem_id, ptab[c.problem_id].cast(stats.schema.field(c.problem_id).type))
-        sets = {k: v.join(ptab, c.problem_id).sort_by(c.problem_id) for k, v in sets.items()}
+    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"))
     return {"rollouts": collect(scored, sort_by=c.problem_id), "stats": stats, **sets}
