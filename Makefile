@@ -44,10 +44,12 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	cd rust/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run check -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=check.dict -timeout=5
 
-## the verifier benchmark (stagekit vs math-verify vs a regex floor); prints the README's table
+## every benchmark the README quotes (verifier, transforms at 100k/1M/10M, Ray at 1M/10M), each with its
+## machine line and command, collected in benches/out/ALL.md (~16 min on 2 cores; BENCH_ARGS=--quick: ~1 min)
+BENCH_ARGS ?=
 bench: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
-	$(BIN)/python benches/bench_verifier.py
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench,ray]"
+	$(BIN)/python benches/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) rust/target .pytest_cache .hypothesis
