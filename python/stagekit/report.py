@@ -179,8 +179,9 @@ def _training(k: int, steps: dict) -> str:
                                          xlabel="SFT step", ymax=None, color="#4c78a8")))
     rewards = steps.get("rl", {}).get("rewards")
     if rewards:
-        charts.append(_chart(_line_chart(list(range(1, len(rewards) + 1)), rewards,
-                                         f"Round {k}: mean GRPO reward per step", xlabel="GRPO step", ymax=None,
+        # trl logs step 1..N; the recorder (and the zero-reward chart) number the steps from 0.
+        charts.append(_chart(_line_chart(list(range(len(rewards))), rewards,
+                                         f"Round {k}: mean GRPO reward per step", xlabel="RL step", ymax=None,
                                          color="#f58518")))
     return "".join(charts)
 
