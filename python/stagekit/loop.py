@@ -343,7 +343,8 @@ class Loop:
                                 **self._sampling())
             return [self._write(r, "rollouts", score(rollouts))]
 
-        parts = {"problems": problems_key, "student": student.key, "k": c.k, "max_new_tokens": c.max_new_tokens,
+        parts = {"problems": problems_key, "student": student.key, "backend": student.kind, "k": c.k,
+                 "max_new_tokens": c.max_new_tokens,
                  "seed": c.seed, **self._sampling()}
         parts.pop("show_progress")
         return self.step(f"round-{r}/measure", parts, fn)
@@ -399,7 +400,7 @@ class Loop:
                           learnable=int(pc.sum(pc.invert(chosen["fallback"])).as_py() or 0))
             return [self._write(r, "bridge_rollouts", cont), self._write(r, "bridge", chosen)]
 
-        parts = {"plan": plan_key, "student": student.key, "cuts": c.bridge_cuts, "n": c.bridge_samples,
+        parts = {"plan": plan_key, "student": student.key, "backend": student.kind, "cuts": c.bridge_cuts, "n": c.bridge_samples,
                  "tau": c.bridge_tau, "tokens": c.bridge_max_new_tokens, "seed": c.seed, **self._sampling()}
         parts.pop("show_progress")
         return self.step(f"round-{r}/bridge", parts, fn)
@@ -524,11 +525,10 @@ class Loop:
 
         def fn() -> list[str]:
             rl = self._read(r, "rl_rollouts")
-            zero = zero_reward_groups(rl, by=("problem_id", "step"), include_all_correct=False, keep=("prompt", "answer"))
+            # The recorder's prompt is the rendered conversation: the problem's own columns are attached below.
+            zero = zero_reward_groups(rl, by=("problem_id", "step"), include_all_correct=False, keep=())
             self.note(groups=int(rl.group_by(["problem_id", "step"]).aggregate([]).num_rows) if rl.num_rows else 0,
                       zero_groups=zero.num_rows)
-            # The recorder's prompt is the rendered conversation: use the problem's own text.
-            zero = zero.drop_columns([x for x in ("prompt", "answer") if x in zero.column_names])
             ptab = problems.select([x for x in PROBLEM_COLUMNS if x in problems.column_names])
             failures = _attach(zero, ptab) if zero.num_rows else _empty_failures(ptab)
             idx = pc.list_parent_indices(failures["completions"])
@@ -547,8 +547,8 @@ class Loop:
                                **self._sampling())
                 attempts = attempts.append_column("critique", out["completion"])
                 critiques = "critique"
-            has_ref = "solution" in attempts.column_names
-            records = cft_records(attempts, critiques=critiques, reference="solution" if has_ref else "__none__")
+            # Without a teacher trace (no `solution` column) there are diagnoses only: no repair or new trace.
+            records = cft_records(attempts, critiques=critiques, reference="solution")
             self.note(records={k: n for k, n in _count(records["kind"]).items()})
             return [self._write(r, "cft", records)]
 
