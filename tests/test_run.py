@@ -37,7 +37,7 @@ class Scripted:
     def _gold(self, prompt: str) -> tuple[str, int]:
         for p in self.problems:
             if p["prompt"] in prompt:
-                return p["answer"], p.get("level", 1)
+                return sk.extract_gold(p["answer"]), p.get("level", 3)
         raise AssertionError(f"unknown prompt {prompt[:60]!r}")
 
     def generate(self, prompts, *, n, sampling):
@@ -357,3 +357,39 @@ def test_engine_ray_gives_the_local_stage_sets(tmp_path, scripted):
         a = pq.read_table(tmp_path / "local" / "round-0" / f"{name}.parquet")
         b = pq.read_table(tmp_path / "ray" / "round-0" / f"{name}.parquet")
         assert a.select(sorted(a.column_names)).equals(b.select(sorted(b.column_names))), name
+
+
+def test_own_problems_with_column_mapping_on_real_gsm8k(tmp_path, scripted):
+    """Real GSM8K test problems: `question`, and `answer` serving as gold and as teacher trace."""
+    from e2e_helpers import SHARED
+
+    path = SHARED / "benchmarks" / "gsm8k_test.openai.jsonl"
+    if not path.is_file():
+        pytest.skip(f"real data not found at {path}")
+    problems = read_table(path).slice(0, 12).rename_columns(["prompt", "answer"])
+    scripted(problems)
+    m = loop.run(_cfg(tmp_path / "run", problems=str(path), max_problems=12, prompt_column="question",
+                      answer_column="answer", trace_column="answer"))
+    r0 = tmp_path / "run" / "round-0"
+    kept = pq.read_table(tmp_path / "run" / "problems.parquet")
+    assert kept.num_rows == 12 and kept["problem_id"].to_pylist() == [str(i) for i in range(12)]
+    assert kept["solution"].equals(kept["answer"])  # one column, two roles
+    assert m["rounds"][0]["rows"]["rollouts"] == 48 and sum(m["rounds"][0]["rows"][s] for s in ("sft", "rl", "drop")) == 12
+    bridge = pq.read_table(r0 / "bridge.parquet")
+    sft = pq.read_table(r0 / "sft.parquet")
+    assert bridge.num_rows == pc.sum(sft["bridge"]).as_py() > 0
+    # Every Bridge target ends in a verified answer (a continuation that passed, or the teacher's trace).
+    golds = dict(zip(kept["problem_id"].to_pylist(), kept["answer"].to_pylist(), strict=True))
+    assert all(sk.verify(t, golds[p]) for p, t in zip(bridge["problem_id"].to_pylist(), bridge["target"].to_pylist(), strict=True))
+
+
+def test_problems_without_teacher_traces(tmp_path, scripted):
+    p = tmp_path / "p.csv"
+    p.write_text("id,question,gold\n" + "".join(f"q{i},What is {i} + {i}?,{2 * i}\n" for i in range(6)))
+    problems = pa.table({"prompt": [f"What is {i} + {i}?" for i in range(6)], "answer": [str(2 * i) for i in range(6)],
+                         "level": [4] * 6})  # the stand-in never solves level 4: every problem goes to SFT
+    scripted(problems)
+    m = loop.run(_cfg(tmp_path / "run", problems=str(p), id_column="id", prompt_column="question", answer_column="gold"))
+    assert m["rounds"][0]["rows"]["sft"] == 6
+    assert m["rounds"][0]["rows"]["bridge"] == 0 and m["rounds"][0]["rows"]["sft_train"] == 0
+    assert "no hard SFT problem with a teacher trace" in m["steps"]["round-0/bridge"]["skipped"]

@@ -88,30 +88,33 @@ class Log:
 
 
 def _rename(table: pa.Table, mapping: dict[str, str], where: str, required: tuple[str, ...]) -> pa.Table:
-    """Rename the user's columns to the canonical names; a required column missing is an InputError that
-    names it and the file."""
+    """The user's columns under the canonical names (``mapping``: canonical -> the user's column; one column
+    may serve as two, e.g. GSM8K's ``answer`` as both gold and teacher trace). A required column missing is
+    an InputError naming it, the file and the flag; an unmapped column that holds a canonical name is kept
+    as ``<name>_original``."""
+    flags = {"problem_id": "--id-column", "prompt": "--prompt-column", "answer": "--answer-column",
+             "completion": "--completion-column", "solution": "--trace-column"}
     for canon in required:
-        src = mapping[canon]
-        if src not in table.column_names:
-            flag = {"problem_id": "--id-column", "prompt": "--prompt-column", "answer": "--answer-column",
-                    "completion": "--completion-column", "solution": "--trace-column"}[canon]
-            raise InputError(f"{where}: missing column {src!r} (columns: {', '.join(table.column_names)}; "
-                             f"choose another with {flag})")
-    names = []
-    targets = {src: canon for canon, src in mapping.items() if src in table.column_names}
+        if mapping[canon] not in table.column_names:
+            raise InputError(f"{where}: missing column {mapping[canon]!r} (columns: {', '.join(table.column_names)}; "
+                             f"choose another with {flags[canon]})")
+    cols = {canon: table[src] for canon, src in mapping.items() if src in table.column_names}
+    sources = {src for canon, src in mapping.items() if canon in cols}
     for name in table.column_names:
-        if name in targets:
-            names.append(targets[name])
-        elif name in mapping and mapping[name] != name and mapping[name] in table.column_names:
-            names.append(f"{name}_original")  # a canonical name used by another column: keep it aside
-        else:
-            names.append(name)
-    return table.rename_columns(names)
+        if name not in sources:
+            cols[f"{name}_original" if name in cols else name] = table[name]
+    return pa.table(cols)
 
 
 def _ids_as_strings(table: pa.Table) -> pa.Table:
-    i = table.column_names.index("problem_id")
-    return table.set_column(i, "problem_id", pc.cast(table["problem_id"], pa.string()))
+    """Problem ids, gold answers and traces as strings (a CSV reader makes numbers of ``42``)."""
+    for name in ("problem_id", "answer", "solution"):
+        if name in table.column_names and not pa.types.is_string(table.schema.field(name).type):
+            try:
+                table = table.set_column(table.column_names.index(name), name, pc.cast(table[name], pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InputError(f"column {name!r} has type {table.schema.field(name).type}: expected text or numbers") from None
+    return table
 
 
 def load_problems(cfg: RunConfig) -> tuple[pa.Table, dict[str, str]]:
