@@ -134,7 +134,7 @@ class RunConfig:
 
 #: The ``--quick`` size: about two minutes on 2 CPU cores.
 QUICK: dict[str, Any] = {
-    "ladder_problems": 8,
+    "ladder_problems": 12,
     "ladder_levels": "1,2,3,4",
     "max_new_tokens": 64,
     "bridge_max_new_tokens": 64,
