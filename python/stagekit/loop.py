@@ -594,9 +594,8 @@ class Loop:
                       "source": c.problems or c.rollouts or f"ladder(n={c.ladder_problems}, levels={c.ladder_levels}, seed={c.seed})"},
             created=self.manifest.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )
-        self.run.path.mkdir(parents=True, exist_ok=True)
+        self._save()  # the manifest first: a directory with one is a run directory, resumable
         write_table(problems, self.run.path / "problems.parquet")
-        self._save()
         if c.threads:
             import torch
 

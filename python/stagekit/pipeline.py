@@ -143,10 +143,14 @@ class RunDir:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=self.path)
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-        os.replace(tmp, self.manifest_path)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(manifest, f, indent=2, sort_keys=True, default=str)
+                f.write("\n")
+            os.replace(tmp, self.manifest_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def plan_files(
