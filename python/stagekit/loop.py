@@ -56,7 +56,7 @@ CRITIC_PROMPT = (
     "Find the first step of the student's solution that is wrong and explain the mistake in one or two sentences."
 )
 
-#: Options of trl's trainers on a CPU-only machine (ignored where a GPU is present: use_cpu is set only without one).
+#: Options every trainer gets (device options come from ``_train_device``: CPU settings only without a GPU).
 _TRAIN_COMMON = {"report_to": "none", "logging_steps": 1, "save_strategy": "no"}
 
 
