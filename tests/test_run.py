@@ -393,3 +393,30 @@ def test_problems_without_teacher_traces(tmp_path, scripted):
     assert m["rounds"][0]["rows"]["sft"] == 6
     assert m["rounds"][0]["rows"]["bridge"] == 0 and m["rounds"][0]["rows"]["sft_train"] == 0
     assert "no hard SFT problem with a teacher trace" in m["steps"]["round-0/bridge"]["skipped"]
+
+
+@pytest.mark.slow
+def test_sampling_in_ray_actors_with_the_real_model(tmp_path):
+    """--engine ray --ray-actors 1: the real student sampled in a Ray actor pool (the model loaded once per
+    actor), rows collected sorted by (problem_id, sample)."""
+    pytest.importorskip("ray")
+    from e2e_helpers import need_trl
+
+    need_trl()
+    cfg = _cfg(tmp_path / "run", ladder_problems=4, ladder_levels="1,2", k=2, max_new_tokens=12, engine="ray", ray_actors=1)
+    try:
+        m = loop.run(cfg)
+    finally:
+        import ray
+
+        ray.shutdown()
+    rollouts = pq.read_table(tmp_path / "run" / "round-0" / "rollouts.parquet")
+    assert rollouts["problem_id"].to_pylist() == [p for p in sorted(make_ladder(4, levels=[1, 2])["problem_id"].to_pylist()) for _ in (0, 1)]
+    assert rollouts["sample"].to_pylist() == [0, 1] * 4
+    assert all(isinstance(c, str) for c in rollouts["completion"].to_pylist())
+    assert m["rounds"][0]["rows"]["stats"] == 4
+
+
+def test_ray_actors_need_the_ray_engine():
+    with pytest.raises(InputError, match="--ray-actors needs --engine ray"):
+        RunConfig(ray_actors=2)

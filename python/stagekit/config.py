@@ -89,6 +89,10 @@ class RunConfig:
     engine: str = _opt("local", "where the data transforms run: in this process, or on Ray Data", choices=("local", "ray"),
                        group="run")
     address: str | None = _opt(None, "Ray cluster address (--engine ray)", group="run", shown="a local cluster")
+    ray_actors: int = _opt(0, "with --engine ray: sample the student in this many Ray actors, each holding a copy "
+                           "(0: sample in this process); later rounds' students must be on storage the workers see",
+                           group="run")
+    ray_gpus: float = _opt(0.0, "GPUs per Ray sampling actor (--ray-actors)", group="run")
     progress: bool = _opt(True, "progress bars and step lines on stderr", group="run")
 
     def __post_init__(self) -> None:
@@ -101,6 +105,10 @@ class RunConfig:
         for name in ("sft_steps", "grpo_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.ray_actors < 0 or self.ray_gpus < 0:
+            raise InputError("ray-actors and ray-gpus must be >= 0")
+        if self.ray_actors and self.engine != "ray":
+            raise InputError("--ray-actors needs --engine ray")
         for name in ("max_problems", "threads"):
             v = getattr(self, name)
             if v is not None and v < 1:

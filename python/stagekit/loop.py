@@ -324,14 +324,30 @@ class Loop:
             self._gen_cache = (ident, make_generator(kind, model, base_url, self.cfg))
         return self._gen_cache[1]
 
-    def _sampling(self) -> dict[str, Any]:
+    def sample(self, table: pa.Table, student: Student, *, n: int, max_new_tokens: int, seed: int,
+               order: tuple[str, ...], prompt: str = "prompt") -> pa.Table:
+        """``n`` completions per row from the student: in this process, or with ``--engine ray
+        --ray-actors N`` in a pool of Ray actors that each build the generator once."""
+        from stagekit.generate import generate
+
         c = self.cfg
-        return {"temperature": c.temperature, "top_p": c.top_p, "show_progress": c.progress}
+        opts = {"n": n, "prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed,
+                "temperature": c.temperature, "top_p": c.top_p}
+        if c.engine == "ray" and c.ray_actors:
+            import functools
+
+            from stagekit.integrations import ray as skray
+
+            skray.init(c.address)
+            factory = functools.partial(make_generator, student.kind, student.model, student.base_url, c)
+            ds = skray.generate(skray.dataset(table), factory, actors=c.ray_actors, num_gpus=c.ray_gpus or None, **opts)
+            return skray.collect(ds, sort_by=order)
+        gen = self.generator(student.kind, student.model, student.base_url)
+        return generate(table, gen, show_progress=c.progress, **opts)
 
     # -- steps -----------------------------------------------------------------------------------------
 
     def measure(self, r: int, student: Student, problems: pa.Table, problems_key: str) -> str:
-        from stagekit.generate import generate
         from stagekit.transforms import score
 
         c = self.cfg
@@ -341,15 +357,12 @@ class Loop:
                              lambda: [self._write(0, "rollouts", given)])
 
         def fn() -> list[str]:
-            gen = self.generator(student.kind, student.model, student.base_url)
-            rollouts = generate(problems, gen, n=c.k, max_new_tokens=c.max_new_tokens, seed=c.seed * 1000 + r,
-                                **self._sampling())
+            rollouts = self.sample(problems, student, n=c.k, max_new_tokens=c.max_new_tokens, seed=c.seed * 1000 + r,
+                                   order=("problem_id", "sample"))
             return [self._write(r, "rollouts", score(rollouts))]
 
         parts = {"problems": problems_key, "student": student.key, "backend": student.kind, "k": c.k,
-                 "max_new_tokens": c.max_new_tokens,
-                 "seed": c.seed, **self._sampling()}
-        parts.pop("show_progress")
+                 "max_new_tokens": c.max_new_tokens, "seed": c.seed, "temperature": c.temperature, "top_p": c.top_p}
         return self.step(f"round-{r}/measure", parts, fn)
 
     def plan(self, r: int, measure_key: str, problems: pa.Table) -> str:
@@ -372,7 +385,6 @@ class Loop:
         return self.step(f"round-{r}/plan", {"measure": measure_key, "scheme": c.scheme, "k": c.k, "engine": c.engine}, fn)
 
     def bridge(self, r: int, plan_key: str, student: Student) -> str:
-        from stagekit.generate import generate
         from stagekit.transforms import bridge_prompts, score, segment_steps, select_bridge
 
         c = self.cfg
@@ -392,20 +404,19 @@ class Loop:
                                  "correct": pa.array([], pa.bool_())})
                 chosen = _empty_bridge()
             else:
-                gen = self.generator(student.kind, student.model, student.base_url)
                 self.log(f"round-{r}/bridge: {prompts.num_rows} prefixes of {hard.num_rows} problems "
                          f"x {c.bridge_samples} continuations")
-                cont = score(generate(prompts.drop_columns(["steps"]), gen, prompt="bridge_prompt", n=c.bridge_samples,
-                                      max_new_tokens=c.bridge_max_new_tokens, seed=c.seed * 1000 + 500 + r,
-                                      **self._sampling()))
+                cont = score(self.sample(prompts.drop_columns(["steps"]), student, prompt="bridge_prompt",
+                                         n=c.bridge_samples, max_new_tokens=c.bridge_max_new_tokens,
+                                         seed=c.seed * 1000 + 500 + r, order=("problem_id", "cut", "sample")))
                 chosen = select_bridge(cont, tau=c.bridge_tau, trace="solution")
                 self.note(problems=hard.num_rows, prefixes=prompts.num_rows,
                           learnable=int(pc.sum(pc.invert(chosen["fallback"])).as_py() or 0))
             return [self._write(r, "bridge_rollouts", cont), self._write(r, "bridge", chosen)]
 
         parts = {"plan": plan_key, "student": student.key, "backend": student.kind, "cuts": c.bridge_cuts, "n": c.bridge_samples,
-                 "tau": c.bridge_tau, "tokens": c.bridge_max_new_tokens, "seed": c.seed, **self._sampling()}
-        parts.pop("show_progress")
+                 "tau": c.bridge_tau, "tokens": c.bridge_max_new_tokens, "seed": c.seed, "temperature": c.temperature,
+                 "top_p": c.top_p}
         return self.step(f"round-{r}/bridge", parts, fn)
 
     def sft_data(self, r: int, plan_key: str, bridge_key: str, prev_cft_key: str | None) -> str:
@@ -521,7 +532,6 @@ class Loop:
         return key, Student("transformers" if student.kind == "openai" else student.kind, path, key, None, path)
 
     def cft(self, r: int, rl_key: str, problems: pa.Table, student: Student) -> str:
-        from stagekit.generate import generate
         from stagekit.transforms import cft_records, zero_reward_groups
 
         c = self.cfg
@@ -539,15 +549,15 @@ class Loop:
                 "completion", pc.list_flatten(failures["completions"]))
             critiques = None
             if c.critic == "generator" and attempts.num_rows:
-                kind = c.critic_generator or student.kind
-                model = c.critic_model or student.model
-                gen = self.generator(kind, model, c.critic_base_url or c.base_url)
-                asks = pa.table({"problem_id": attempts["problem_id"], "prompt": [
+                critic = Student(c.critic_generator or student.kind, c.critic_model or student.model, "critic",
+                                 c.critic_base_url or c.base_url)
+                # problem_id = the attempt's row, so critiques come back in the attempts' order (also from Ray).
+                asks = pa.table({"problem_id": pa.array(range(attempts.num_rows), pa.int64()), "prompt": [
                     CRITIC_PROMPT.format(problem=p, attempt=a, answer=g) for p, a, g in zip(
                         attempts["prompt"].to_pylist(), attempts["completion"].to_pylist(),
                         attempts["answer"].to_pylist(), strict=True)]})
-                out = generate(asks, gen, n=1, max_new_tokens=c.bridge_max_new_tokens, seed=c.seed * 1000 + 700 + r,
-                               **self._sampling())
+                out = self.sample(asks, critic, n=1, max_new_tokens=c.bridge_max_new_tokens,
+                                  seed=c.seed * 1000 + 700 + r, order=("problem_id", "sample"))
                 attempts = attempts.append_column("critique", out["completion"])
                 critiques = "critique"
             # Without a teacher trace (no `solution` column) there are diagnoses only: no repair or new trace.
