@@ -114,6 +114,10 @@ EQUAL = {
         ("5", "x=5"),
         ("y=2x+1", "y = 1 + 2x"),
         ("f(x) = x^2", "x^2"),
+        ("11 + 2 = 13", "13"),  # a computation: its value is the last side
+        ("2 \\cdot 3 = 6", "6"),
+        ("\\frac{6}{4} = 1.5", "\\frac{3}{2}"),
+        ("13", "11+2=13"),
     ],
     "structures": [
         ("(-\\infty, 1) \\cup (2, \\infty)", "(-\\infty,1)\\cup(2,+\\infty)"),
@@ -188,6 +192,8 @@ NOT_EQUAL = [
     ("x^2-5x-6", "(x-2)(x-3)"),
     ("y=2x-1", "y=2x+1"),
     ("x=6", "5"),
+    ("11 + 2 = 22", "13"),  # a wrong computation: its last side is the answer, and it is wrong
+    ("2x + 1 = 5", "5"),  # an equation in x is not the number on its right
     ("(-\\infty, 1] \\cup [2, \\infty)", "(-\\infty, 1) \\cup (2, \\infty)"),
     ("\\{1, 2\\}", "\\{1, 2, 3\\}"),
     ("-2", "-2, 3"),

@@ -88,6 +88,10 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
             scalar(p, rhs, opts)
         }
         (List(_), Equation { rhs, named: Some(_), .. }) if rhs.has_pm() => equivalent(pred, &List(pm_list(rhs)), opts),
+        // `11 + 2 = 13` against `13`: an equation whose left side has no variable states a computation, and
+        // its value is the last side (`2 \cdot 3 = 6`, `\frac{6}{4} = 1.5`); a wrong sum stays wrong.
+        (Equation { lhs, rhs, named: None }, Scalar(g)) if is_constant(lhs) && !g.has_pm() => scalar(rhs, g, opts),
+        (Scalar(p), Equation { lhs, rhs, named: None }) if is_constant(lhs) && !p.has_pm() => scalar(p, rhs, opts),
         (Equation { lhs: pl, rhs: pr, named: pn }, Equation { lhs: gl, rhs: gr, named: gn }) => {
             if pn.is_some() && pn == gn {
                 return scalar(pr, gr, opts);
@@ -137,6 +141,13 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
             _ => NotEqual,
         },
     }
+}
+
+/// No variable in `e` (numbers, constants such as pi, functions of them).
+fn is_constant(e: &Expr) -> bool {
+    let mut names = Vec::new();
+    e.vars(&mut names);
+    names.is_empty()
 }
 
 fn bool_dec(b: bool) -> Decision {

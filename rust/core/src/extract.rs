@@ -531,7 +531,11 @@ fn bare_expression(region: &str) -> Option<String> {
     let mut chars = t.chars().peekable();
     let mut word = String::new();
     let mut check = |w: &mut String| {
-        if w.len() >= 3 && !crate::expr::is_math_word(&w.to_ascii_lowercase()) {
+        // A word of three letters or more, or a capitalised one of two (`So 11 + 2 = 13`), is prose unless
+        // it names math (`sin`, `pi`); `ab`, `AB` and `xy` stay products of variables.
+        let mut cs = w.chars();
+        let titled = w.len() == 2 && cs.next().is_some_and(char::is_uppercase) && cs.all(char::is_lowercase);
+        if (w.len() >= 3 || titled) && !crate::expr::is_math_word(&w.to_ascii_lowercase()) {
             prose = true;
         }
         w.clear();
