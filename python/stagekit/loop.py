@@ -106,14 +106,14 @@ def _rename(table: pa.Table, mapping: dict[str, str], where: str, required: tupl
     return pa.table(cols)
 
 
-def _ids_as_strings(table: pa.Table) -> pa.Table:
+def _ids_as_strings(table: pa.Table, where: str) -> pa.Table:
     """Problem ids, gold answers and traces as strings (a CSV reader makes numbers of ``42``)."""
     for name in ("problem_id", "answer", "solution"):
         if name in table.column_names and not pa.types.is_string(table.schema.field(name).type):
             try:
                 table = table.set_column(table.column_names.index(name), name, pc.cast(table[name], pa.string()))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise InputError(f"column {name!r} has type {table.schema.field(name).type}: expected text or numbers") from None
+                raise InputError(f"{where}: column {name!r} has type {table.schema.field(name).type}: expected text or numbers") from None
     return table
 
 
@@ -131,7 +131,7 @@ def load_problems(cfg: RunConfig) -> tuple[pa.Table, dict[str, str]]:
             raise InputError(f"{path}: no problems (the file has no rows)")
         if cfg.id_column not in table.column_names:
             table = table.append_column(cfg.id_column, pa.array([str(i) for i in range(table.num_rows)]))
-        table = _ids_as_strings(_rename(table, mapping, str(path), ("problem_id", "prompt", "answer")))
+        table = _ids_as_strings(_rename(table, mapping, str(path), ("problem_id", "prompt", "answer")), str(path))
         if cfg.max_problems:
             table = table.slice(0, cfg.max_problems)
         _check_problems(table, str(path))
@@ -181,7 +181,7 @@ def load_rollouts(cfg: RunConfig, problems: pa.Table | None) -> tuple[pa.Table, 
     mapping = {"problem_id": cfg.id_column, "prompt": cfg.prompt_column, "answer": cfg.answer_column,
                "solution": cfg.trace_column, "completion": cfg.completion_column}
     required = ("problem_id", "completion") if problems is not None else ("problem_id", "completion", "prompt", "answer")
-    table = _ids_as_strings(_rename(table, mapping, str(path), required))
+    table = _ids_as_strings(_rename(table, mapping, str(path), required), str(path))
     if problems is None:
         cols = [c for c in PROBLEM_COLUMNS if c in table.column_names]
         firsts = table.select(cols).group_by("problem_id", use_threads=False).aggregate(
