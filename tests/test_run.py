@@ -420,3 +420,17 @@ def test_sampling_in_ray_actors_with_the_real_model(tmp_path):
 def test_ray_actors_need_the_ray_engine():
     with pytest.raises(InputError, match="--ray-actors needs --engine ray"):
         RunConfig(ray_actors=2)
+
+
+def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
+    lp = loop.Loop(_cfg(tmp_path / "run"))
+    lp._write(1, "sft", pa.table({"problem_id": ["a", "b"], "prompt": ["A?", "B?"], "bridge": [False, True],
+                                  "solution": ["1 + 1 = 2.\n\\boxed{2}", "x"]}))
+    lp._write(1, "bridge", pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["3 \\boxed{3}"], "fallback": [False]}))
+    lp._write(0, "cft", sk.cft_records(pa.table({"problem_id": ["c"], "prompt": ["C?"], "answer": ["4"],
+                                                 "completion": ["2 + 2 = 5.\n\\boxed{5}"], "solution": ["2 + 2 = 4."]})))
+    lp.sft_data(1, "plan", "bridge", "cft")
+    t = pq.read_table(tmp_path / "run" / "round-1" / "sft_train.parquet")
+    assert t["source"].to_pylist() == ["teacher", "bridge", "cft_diagnosis", "cft_repair", "cft_new_trace"]
+    assert t["problem_id"].to_pylist() == ["a", "b", "c", "c", "c"]
+    assert [m[0]["content"] for m in t["prompt"].to_pylist()][:2] == ["A?", "B?"]

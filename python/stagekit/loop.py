@@ -636,14 +636,15 @@ class Loop:
         return self.manifest
 
     def round_summaries(self, rounds: int) -> list[dict[str, Any]]:
+        """Per round: row counts of every table written, the Bridge count, the mean pass rate, the steps."""
+        import pyarrow.parquet as pq
+
         out = []
         for r in range(rounds + 1):
             rows = {}
             for name in ("rollouts", "stats", "sft", "rl", "drop", "bridge", "sft_train", "rl_train", "rl_rollouts", "cft"):
                 p = self.run.table_path(r, name)
                 if p.is_file():
-                    import pyarrow.parquet as pq
-
                     rows[name] = pq.ParquetFile(p).metadata.num_rows
             stats = self._read(r, "stats")
             rec = {"round": r, "rows": rows, "bridge": int(pc.sum(stats["bridge"]).as_py() or 0),
@@ -656,14 +657,15 @@ class Loop:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
+_RECORDS = pa.schema([("problem_id", pa.string()), ("prompt", pa.string()), ("completion", pa.string()),
+                      ("source", pa.string())])
+
+
 def _records(table: pa.Table, completion: str, source: Any) -> pa.Table:
-    n = table.num_rows
-    src = source if isinstance(source, (pa.Array, pa.ChunkedArray)) else pa.array([source] * n, pa.string())
-    return pa.table({"problem_id": pc.cast(table["problem_id"], pa.string()) if n else pa.array([], pa.string()),
-                     "prompt": table["prompt"] if n else pa.array([], pa.string()),
-                     "completion": table[completion] if n else pa.array([], pa.string()),
-                     "source": src}).cast(pa.schema([("problem_id", pa.string()), ("prompt", pa.string()),
-                                                      ("completion", pa.string()), ("source", pa.string())]))
+    """SFT examples (problem_id, prompt, completion, source) from a stage table."""
+    src = source if isinstance(source, (pa.Array, pa.ChunkedArray)) else pa.array([source] * table.num_rows, pa.string())
+    return pa.table({"problem_id": table["problem_id"], "prompt": table["prompt"], "completion": table[completion],
+                     "source": src}).cast(_RECORDS)
 
 
 def _attach(table: pa.Table, problems: pa.Table) -> pa.Table:
