@@ -45,7 +45,7 @@ fuzz:
 	cd rust/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run check -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=check.dict -timeout=5
 
 ## every benchmark the README quotes (verifier, transforms at 100k/1M/10M, Ray at 1M/10M), each with its
-## machine line and command, collected in benches/out/ALL.md (~16 min on 2 cores; BENCH_ARGS=--quick: ~1 min)
+## machine line and command, collected in benches/out/ALL.md (~10 min on 2 quiet cores; BENCH_ARGS=--quick: ~1 min)
 BENCH_ARGS ?=
 bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench,ray]"

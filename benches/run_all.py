@@ -2,7 +2,7 @@
 """Every benchmark table the README quotes, from one command, into ``benches/out/ALL.md``.
 
     python benches/run_all.py              # the README's figures: verifier (every pair), transforms at
-                                           # 100k, 1M and 10M rows, Ray at 1M and 10M (~16 min on 2 busy cores, ~9 GB)
+                                           # 100k, 1M and 10M rows, Ray at 1M and 10M (~10 min on 2 quiet cores, ~9 GB)
     python benches/run_all.py --quick      # smoke run of every bench (~1 min) -> out/ALL_quick.md
     python benches/run_all.py --rows 100k,1M --ray-rows 1M          # smaller sizes
     python benches/run_all.py --benches verifier,transforms,trl     # choose (trl: bench_trl.py, ~6 min, opt-in)
