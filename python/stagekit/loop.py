@@ -371,15 +371,9 @@ class Loop:
                             problem_columns=tuple(x for x in problems.column_names if x != "problem_id"))
 
         def fn() -> list[str]:
-            rollouts = self._read(r, "rollouts")
-            if c.engine == "ray":
-                from stagekit.integrations import ray as skray
+            from stagekit.pipeline import plan
 
-                tables = skray.plan(rollouts, config, problems, address=c.address)
-            else:
-                from stagekit.pipeline import plan
-
-                tables = plan(rollouts, config, problems)
+            tables = plan(self._read(r, "rollouts"), config, problems, engine=c.engine, address=c.address)
             return [self._write(r, name, tables[name]) for name in ("stats", "sft", "rl", "drop")]
 
         return self.step(f"round-{r}/plan", {"measure": measure_key, "scheme": c.scheme, "k": c.k, "engine": c.engine}, fn)
@@ -454,6 +448,8 @@ class Loop:
         def fn() -> list[str]:
             from trl import SFTConfig, SFTTrainer
 
+            from stagekit.integrations.trl import _dataset
+
             dataset = _dataset(self._read(r, "sft_train").drop_columns(["problem_id", "source"]))
             tok = _tokenizer(student.local)
             with _scratch(self.run.path / f"round-{r}") as scratch:
@@ -497,7 +493,7 @@ class Loop:
         def fn() -> list[str]:
             from trl import GRPOConfig, GRPOTrainer
 
-            from stagekit.integrations.trl import RolloutRecorder, accuracy_reward, format_reward
+            from stagekit.integrations.trl import RolloutRecorder, _dataset, accuracy_reward, format_reward
 
             if student.local and not Path(student.local).exists():
                 self.log(f"round-{r}/rl: the SFT model was removed after an earlier run; training it again")
@@ -533,6 +529,7 @@ class Loop:
 
     def cft(self, r: int, rl_key: str, problems: pa.Table, student: Student) -> str:
         from stagekit.transforms import cft_records, zero_reward_groups
+        from stagekit.transforms._contract import explode
 
         c = self.cfg
 
@@ -544,9 +541,7 @@ class Loop:
                       zero_groups=zero.num_rows)
             ptab = problems.select([x for x in PROBLEM_COLUMNS if x in problems.column_names])
             failures = _attach(zero, ptab) if zero.num_rows else _empty_failures(ptab)
-            idx = pc.list_parent_indices(failures["completions"])
-            attempts = failures.drop_columns(["completions"]).take(idx).append_column(
-                "completion", pc.list_flatten(failures["completions"]))
+            attempts = explode(failures, "completions", into="completion")
             critiques = None
             if c.critic == "generator" and attempts.num_rows:
                 critic = Student(c.critic_generator or student.kind, c.critic_model or student.model, "critic",
@@ -702,13 +697,6 @@ def _empty_rl_rollouts() -> pa.Table:
 def _empty_failures(ptab: pa.Table) -> pa.Table:
     t = ptab.slice(0, 0)
     return t.append_column("completions", pa.array([], pa.list_(pa.string())))
-
-
-def _dataset(table: pa.Table) -> Any:
-    import datasets
-    from datasets.table import InMemoryTable
-
-    return datasets.Dataset(InMemoryTable(table))
 
 
 def _tokenizer(path: str) -> Any:

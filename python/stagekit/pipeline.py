@@ -42,12 +42,28 @@ class PlanConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Table | None = None) -> dict[str, pa.Table]:
+def plan(
+    rollouts: pa.Table,
+    config: PlanConfig = PlanConfig(),
+    problems: pa.Table | None = None,
+    *,
+    engine: str = "local",
+    address: str | None = None,
+) -> dict[str, pa.Table]:
     """Score rollouts (unless a boolean ``correct`` column is given), compute pass rates, bin into stage
     sets. Returns ``rollouts`` (scored), ``stats`` (one row per problem, with stage columns) and the ``sft``,
-    ``rl`` and ``drop`` sets, joined with the problem columns of ``problems`` when given."""
+    ``rl`` and ``drop`` sets, joined with the problem columns of ``problems`` when given.
+
+    ``engine="ray"`` runs it on Ray Data (:func:`stagekit.integrations.ray.plan`: a local cluster, or the one
+    at ``address``), with the same results."""
     from stagekit import transforms as T
 
+    if engine == "ray":
+        from stagekit.integrations import ray as skray
+
+        return skray.plan(rollouts, config, problems, address=address)
+    if engine != "local":
+        raise InputError(f"unknown engine {engine!r} (local or ray)")
     if rollouts.num_rows == 0:
         raise InputError("the rollouts are empty: no rows to plan from")
     c = config
@@ -173,14 +189,7 @@ def plan_files(
         if col not in rollouts.column_names and not (col != config.problem_id and "correct" in rollouts.column_names):
             raise InputError(f"{rp}: missing column {col!r} (columns: {', '.join(rollouts.column_names)})")
     problems = read_table(problems_path) if problems_path else None
-    if engine == "ray":
-        from stagekit.integrations import ray as skray
-
-        tables = skray.plan(rollouts, config, problems, address=address)
-    elif engine == "local":
-        tables = plan(rollouts, config, problems)
-    else:
-        raise InputError(f"unknown engine {engine!r} (local or ray)")
+    tables = plan(rollouts, config, problems, engine=engine, address=address)
     run = RunDir(out)
     rows = run.write_tables(0, tables)
     inputs = {str(rp): _sha256(rp)}

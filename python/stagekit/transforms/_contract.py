@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["Col", "SchemaError", "as_table", "pipe", "transform"]
 
@@ -217,3 +218,10 @@ def set_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -
     if name in table.column_names:
         return table.set_column(table.column_names.index(name), name, values)
     return table.append_column(name, values)
+
+
+def explode(table: pa.Table, column: str, *, into: str | None = None) -> pa.Table:
+    """One row per element of the list column ``column`` (the other columns repeated), the elements in a
+    column named ``into`` (default: ``column``)."""
+    idx = pc.list_parent_indices(table[column])
+    return table.drop_columns([column]).take(idx).append_column(into or column, pc.list_flatten(table[column]))

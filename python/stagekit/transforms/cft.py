@@ -6,11 +6,10 @@ import re
 from collections.abc import Iterable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from stagekit import _core
 from stagekit import verifier as _verify
-from stagekit.transforms._contract import Col, transform
+from stagekit.transforms._contract import Col, explode, transform
 from stagekit.transforms.segment import split_trace
 
 __all__ = ["CFT_KINDS", "cft_records", "diagnose"]
@@ -151,8 +150,7 @@ def cft_records(
         t = t.set_column(t.column_names.index(completion), completion, t[completion].cast(pa.string()))
         ctype = pa.string()
     if pa.types.is_list(ctype) or pa.types.is_large_list(ctype):
-        idx = pc.list_parent_indices(t[completion])
-        t = t.drop_columns([completion]).take(idx).append_column(completion, pc.list_flatten(t[completion]))
+        t = explode(t, completion)
     elif not (pa.types.is_string(ctype) or pa.types.is_large_string(ctype)):
         from stagekit.transforms._contract import SchemaError, columns_present
 
