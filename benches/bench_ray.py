@@ -127,25 +127,29 @@ def child_local(path: str, repeat: int) -> dict[str, Any]:
 
     table = _read(path)
     pipeline.plan(table.slice(0, 4096))
+    times, peak, out = timed(pipeline.plan, table, repeat)
+    return {"times_s": times, "median_s": statistics.median(times), "mem_peak_bytes": peak, "digest": digest(out)}
+
+
+def timed(plan: Any, table: Any, repeat: int) -> tuple[list[float], int, Any]:
+    """``plan(table)`` ``repeat`` times: the wall times, the highest memory peak, the last output."""
     times, peaks, out = [], [], None
     for _ in range(repeat):
-        out = None
+        out = None  # the previous output is freed before the next run's peak is measured
         with MemoryWatch() as m:
             t0 = time.perf_counter()
-            out = pipeline.plan(table)
+            out = plan(table)
             times.append(time.perf_counter() - t0)
         peaks.append(m.peak_bytes)
-    return {"times_s": times, "median_s": statistics.median(times), "mem_peak_bytes": max(peaks), "digest": digest(out)}
+    return times, max(peaks), out
 
 
 def sum_and_finish(counts: Any) -> Any:
     """The driver's half of ``collect_pass_rates``: sum the per-block counts per problem, finish locally."""
-    import pyarrow as pa
-
+    from stagekit.integrations.ray import sum_counts
     from stagekit.transforms.difficulty import pass_rates_from_counts
 
-    g = counts.group_by("problem_id", use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
-    return pass_rates_from_counts(pa.table({"problem_id": g["problem_id"], "n": g["n_sum"], "n_correct": g["n_correct_sum"]}))
+    return pass_rates_from_counts(sum_counts(counts, ["problem_id"]))
 
 
 def child_ray(path: str, repeat: int, cpus: int) -> dict[str, Any]:
@@ -166,14 +170,7 @@ def child_ray(path: str, repeat: int, cpus: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         skr.plan(tiny)
         overhead.append(time.perf_counter() - t0)
-    times, peaks, out = [], [], None
-    for _ in range(repeat):
-        out = None
-        with MemoryWatch() as m:
-            t0 = time.perf_counter()
-            out = skr.plan(table)
-            times.append(time.perf_counter() - t0)
-        peaks.append(m.peak_bytes)
+    times, peak, out = timed(skr.plan, table, repeat)
     result_digest = digest(out)
     out = None
     import stagekit as sk
@@ -198,7 +195,7 @@ def child_ray(path: str, repeat: int, cpus: int) -> dict[str, Any]:
     ray.shutdown()
     return {
         "init_s": init_s, "first_job_s": first_s, "overhead_s": statistics.median(overhead), "times_s": times,
-        "median_s": statistics.median(times), "mem_peak_bytes": max(peaks), "steps_s": steps, "blocks": blocks,
+        "median_s": statistics.median(times), "mem_peak_bytes": peak, "steps_s": steps, "blocks": blocks,
         "digest": result_digest,
     }
 

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cft_records", "collect", "collect_pass_rates", "dataset", "generate", "init", "map_groups", "map_rows", "pass_rates",
-    "persistent_failures", "plan", "score", "select_bridge", "split_stages", "zero_reward_groups",
+    "persistent_failures", "plan", "score", "select_bridge", "split_stages", "sum_counts", "zero_reward_groups",
 ]
 
 #: Rows per block when a table is handed to Ray (and at least two blocks per CPU).
@@ -302,9 +302,14 @@ def collect_pass_rates(
     table = collect(counts)
     if table.num_columns == 0:
         table = _empty_counts(finish["by"])
-    g = table.group_by(finish["by"], use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
-    sums = pa.table({**{c: g[c] for c in finish["by"]}, "n": g["n_sum"], "n_correct": g["n_correct_sum"]})
-    return _difficulty.pass_rates_from_counts(sums, **finish)
+    return _difficulty.pass_rates_from_counts(sum_counts(table, finish["by"]), **finish)
+
+
+def sum_counts(counts: pa.Table, by: list[str]) -> pa.Table:
+    """Per-block counts (``pass_counts`` rows) summed per group: one row per group with ``n`` and
+    ``n_correct``, the input of ``pass_rates_from_counts``."""
+    g = counts.group_by(by, use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
+    return pa.table({**{c: g[c] for c in by}, "n": g["n_sum"], "n_correct": g["n_correct_sum"]})
 
 
 def _bucket(table: pa.Table, keys: list[str], buckets: int) -> pa.Array:
