@@ -121,7 +121,8 @@ def _settle_fsspec_http() -> None:
     catching ModuleNotFoundError where it cannot be imported (aiohttp missing). Threads racing over that
     failing import can see a half-imported module and raise ImportError instead, which Ray does not
     catch. Import it once here; if it fails, mark it unimportable so that every later import fails the
-    same way, at once."""
+    same way, at once. That settles this process only: Ray's workers list files too, so the `ray` extra
+    installs aiohttp, with which the import succeeds and there is no failure to race over."""
     import sys
 
     try:
