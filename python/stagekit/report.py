@@ -31,6 +31,13 @@ details{margin:.3rem 0}summary{cursor:pointer}
 _COLORS = {"sft": "#4c78a8", "bridge": "#9ecae9", "rl": "#f58518", "drop": "#bab0ac"}
 
 
+def _svg_head(title: str, width: int, height: int) -> str:
+    """An SVG chart's opening tag, its accessible title and the title drawn on top."""
+    t = html.escape(title)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"><title>{t}</title>'
+            f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{t}</text>')
+
+
 def _bar_chart(labels: list[str], values: list[float], title: str, *, color: str | list[str] = "#4c78a8",
                width: int = 520, height: int = 260, fmt: str = "{:g}") -> str:
     """An SVG bar chart with value labels."""
@@ -39,9 +46,7 @@ def _bar_chart(labels: list[str], values: list[float], title: str, *, color: str
     left, bottom, pad = 40, 48, 24
     bw = (width - left - pad) / n
     colors = color if isinstance(color, list) else [color] * n
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
-             f'<title>{html.escape(title)}</title>',
-             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{html.escape(title)}</text>',
+    parts = [_svg_head(title, width, height),
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - pad}" y2="{height - bottom}" stroke="#888"/>']
     for i, (lab, v) in enumerate(zip(labels, values, strict=True)):
         h = (height - bottom - 44) * float(v) / top
@@ -67,10 +72,8 @@ def _line_chart(xs: list[float], ys: list[float], title: str, *, xlabel: str = "
     pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
     ticks = "".join(f'<text x="{sx(x):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">{x:g}</text>'
                     for x in (xs if len(xs) <= 12 else xs[:: max(len(xs) // 8, 1)]))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
-            f'<title>{html.escape(title)}</title>'
-            f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{html.escape(title)}</text>'
-            f'<line x1="{left}" y1="{sy(0)}" x2="{width - pad}" y2="{sy(0)}" stroke="#888"/>'
+    return (_svg_head(title, width, height)
+            + f'<line x1="{left}" y1="{sy(0)}" x2="{width - pad}" y2="{sy(0)}" stroke="#888"/>'
             f'<line x1="{left}" y1="{sy(top)}" x2="{width - pad}" y2="{sy(top)}" stroke="#ddd"/>'
             f'<text x="{left - 6}" y="{sy(top) + 4}" text-anchor="end" font-size="11">{top:.3g}</text>'
             f'<text x="{left - 6}" y="{sy(0) + 4}" text-anchor="end" font-size="11">0</text>'
@@ -87,9 +90,7 @@ def _grouped_bars(labels: list[str], series: dict[str, list[float]], title: str,
     gw = (width - left - pad) / n
     bw = gw * 0.8 / k
     sy = lambda y: height - bottom - (height - bottom - 52) * y  # noqa: E731
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
-             f'<title>{html.escape(title)}</title>',
-             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{html.escape(title)}</text>',
+    parts = [_svg_head(title, width, height),
              f'<line x1="{left}" y1="{sy(0)}" x2="{width - pad}" y2="{sy(0)}" stroke="#888"/>',
              f'<text x="{left - 6}" y="{sy(1) + 4}" text-anchor="end" font-size="11">1</text>']
     for j, (name, values) in enumerate(series.items()):
