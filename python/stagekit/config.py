@@ -119,6 +119,15 @@ class RunConfig:
             raise InputError("num-generations must be >= 2: GRPO compares completions within a group")
         if self.generator == "openai" and not self.base_url:
             raise InputError("--generator openai needs --base-url (the server's URL, e.g. http://127.0.0.1:8000/v1)")
+        for name in ("base_url", "critic_base_url"):
+            url = getattr(self, name)
+            if url is not None:
+                from stagekit.generate.openai_backend import validate_base_url
+
+                try:
+                    validate_base_url(url)
+                except ValueError as e:
+                    raise InputError(f"--{name.replace('_', '-')}: {e}") from None
         self.levels()
         self.cuts()
 
