@@ -55,11 +55,13 @@ def test_sft_on_real_gsm8k(model_dir, tokenizer, tmp_path):
 
 
 def test_grpo_recorded_then_cft(model_dir, tokenizer, tmp_path):
+    import pyarrow.parquet as pq
     from trl import GRPOConfig, GRPOTrainer
 
     problems = pa.Table.from_pylist(arithmetic_problems(8))
+    held_out = pa.Table.from_pylist(arithmetic_problems(10)[8:])
     dataset = sk.trl.grpo_dataset(problems)
-    rec = sk.trl.RolloutRecorder(tmp_path / "rollouts", chunk_rows=8)
+    rec = sk.trl.RolloutRecorder(tmp_path / "rollouts", chunk_rows=8, keep=["solution"])
     args = GRPOConfig(
         output_dir=str(tmp_path / "grpo"),
         max_steps=2,
@@ -71,6 +73,10 @@ def test_grpo_recorded_then_cft(model_dir, tokenizer, tmp_path):
         temperature=1.0,
         seed=0,
         reward_weights=[1.0, 0.1],
+        eval_strategy="steps",
+        eval_steps=2,
+        per_device_eval_batch_size=4,
+        log_completions=True,  # trl's own completions table: its rewards, advantages and our log_extra columns
         **CPU,
     )
     trainer = GRPOTrainer(
@@ -78,6 +84,7 @@ def test_grpo_recorded_then_cft(model_dir, tokenizer, tmp_path):
         reward_funcs=rec.wrap([sk.trl.accuracy_reward, sk.trl.format_reward]),
         args=args,
         train_dataset=dataset,
+        eval_dataset=sk.trl.grpo_dataset(held_out),
         processing_class=tokenizer,
         callbacks=[rec.callback()],
     )
@@ -85,9 +92,13 @@ def test_grpo_recorded_then_cft(model_dir, tokenizer, tmp_path):
     rollouts = sk.trl.RolloutRecorder.read(tmp_path / "rollouts")
     assert not list((tmp_path / "rollouts").glob(".*.tmp")), "a temporary chunk was left behind"
     assert rollouts.num_rows >= 8 and rollouts.num_rows % 4 == 0
-    assert {"step", "problem_id", "prompt", "completion", "answer", "correct", "reward_accuracy", "reward_format_boxed"} <= set(
-        rollouts.column_names
-    )
+    assert {"step", "mode", "problem_id", "prompt", "completion", "answer", "correct", "reward_accuracy",
+            "reward_format_boxed", "reward", "advantage", "solution"} <= set(rollouts.column_names)
+    # Training rows and the evaluation at step 2 (held-out problems) are told apart.
+    modes = dict(zip(rollouts["problem_id"].to_pylist(), rollouts["mode"].to_pylist(), strict=True))
+    assert {modes[p] for p in problems["problem_id"].to_pylist() if p in modes} == {"train"}
+    assert {modes[p] for p in held_out["problem_id"].to_pylist()} == {"eval"}
+    assert set(rollouts.filter(pc.equal(rollouts["mode"], "eval"))["step"].to_pylist()) == {2}
     # The recorder's `correct` is the verifier's verdict, and the accuracy reward agrees with it.
     again = sk.verify_batch(rollouts["completion"], rollouts["answer"])
     assert again.equals(rollouts["correct"].combine_chunks())
@@ -95,14 +106,37 @@ def test_grpo_recorded_then_cft(model_dir, tokenizer, tmp_path):
     # Groups of num_generations completions per (problem, step).
     sizes = rollouts.group_by(["problem_id", "step"]).aggregate([("completion", "count")])["completion_count"]
     assert set(sizes.to_pylist()) == {4}
+    # Against trl's own completions table: the same per-function rewards, and the recorder's advantage is
+    # the one trl trained on; log_extra put the extracted answer and the verdict there.
+    logged = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "grpo" / "completions").glob("*.parquet"))])
+    assert {"accuracy_predicted", "accuracy_status"} <= set(logged.column_names)
+    trl_rows = {}
+    for row in logged.to_pylist():
+        key = (sk.trl.prompt_text(row["prompt"]), sk.trl.completion_text(row["completion"]))
+        trl_rows[key] = (row["accuracy"], row["format_boxed"], row["advantage"], row["accuracy_status"])
+    matched = 0
+    for row in rollouts.to_pylist():
+        got = trl_rows.get((row["prompt"], row["completion"]))
+        if got is None:
+            continue
+        matched += 1
+        assert (row["reward_accuracy"], row["reward_format_boxed"]) == (got[0], got[1])
+        assert row["advantage"] == pytest.approx(got[2], rel=1e-4, abs=1e-5), (row, got)
+        assert got[3] in sk.STATUSES
+        assert row["reward"] == pytest.approx(got[0] + 0.1 * got[1])
+    assert matched >= 8, f"only {matched} recorded rows found in trl's completions table"
+    # keep=["solution"] carried the reference solution of each row's problem.
+    refs = {r["problem_id"]: r["solution"] for r in problems.to_pylist() + held_out.to_pylist()}
+    assert all(refs[p] == s for p, s in zip(rollouts["problem_id"].to_pylist(), rollouts["solution"].to_pylist(), strict=True))
 
-    groups = sk.zero_reward_groups(rollouts, by=("problem_id", "step"))
+    # No manual join: the recorded solution reaches the failure groups and the CFT records.
+    training = rollouts.filter(pc.equal(rollouts["mode"], "train"))
+    groups = sk.zero_reward_groups(training, by=("problem_id", "step"))
     zero = groups.filter(pc.equal(groups["kind"], "all_zero"))
     if zero.num_rows == 0:
         pytest.skip("this run produced no all-zero group (the 135M model solved every sum at least once)")
-    reference = dict(zip(problems["problem_id"].to_pylist(), problems["solution"].to_pylist(), strict=True))
-    failures = zero.append_column("solution", pa.array([reference[p] for p in zero["problem_id"].to_pylist()]))
-    cft = sk.cft_records(failures, completion="completions")
+    assert "solution" in zero.column_names
+    cft = sk.cft_records(zero, completion="completions")
     assert cft.num_rows > 0
     assert all(sk.verify(r, a) for r, a in zip(cft["response"].to_pylist(), cft["answer"].to_pylist(), strict=True))
     losses = _sft(model_dir, tokenizer, sk.trl.sft_dataset(cft, completion="response"), tmp_path / "sft_cft", steps=1)
