@@ -178,7 +178,7 @@ def bench_rewards_alone(comps: list, golds: list[str], ids: list[str], *, min_ti
             acc(completions=batch, **kw)
             fmt(completions=batch, **kw)
 
-        # Each call closes the previous batch (a second verify_batch + row building); a Parquet part is
+        # Each call completes a batch (a second verify_batch + row building); a Parquet part is
         # written every chunk_rows (4096) rows, i.e. every 32 calls of 128 completions.
         res["both_recorded"] = _time_per_call(recorded, min_time, repeats)
         rec.flush()

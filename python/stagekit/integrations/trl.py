@@ -314,16 +314,6 @@ class _Batch:
         self.rewards: dict[str, list[float | None]] = {}
 
 
-def _fingerprint(*columns: Sequence[Any] | None) -> str:
-    h = hashlib.sha1()
-    for col in columns:
-        h.update(b"\x1e")
-        for v in col or ():
-            h.update(repr(v).encode("utf-8", "surrogatepass"))
-            h.update(b"\x1f")
-    return h.hexdigest()
-
-
 def _nanmean(xs: list[float]) -> float:
     vals = [x for x in xs if not math.isnan(x)]
     return sum(vals) / len(vals) if vals else math.nan
@@ -529,7 +519,10 @@ class RolloutRecorder:
         for col, vals in (("prompts", prompts), (self.problem_id, ids), (self.answer, golds), *keep.items()):
             if vals is not None and len(vals) != n:
                 raise ValueError(f"RolloutRecorder: {n} completions but {len(vals)} values in {col!r}")
-        key = (mode, step, _fingerprint(texts, ptexts, ids, golds, *keep.values()))
+        # The batch's contents are part of its key (compared, not hashed: trl hands every reward function
+        # the same string objects, so the comparison is mostly identity checks).
+        key = (mode, step, tuple(texts), tuple(ptexts), None if ids is None else tuple(ids),
+               None if golds is None else tuple(golds), tuple(tuple(v) for v in keep.values()))
         with self._lock:
             for b in self._open:
                 if b.key == key and name not in b.rewards:
