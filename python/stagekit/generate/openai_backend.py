@@ -179,12 +179,13 @@ class _HTTP(http.client.HTTPConnection):
 
 class _HTTPS(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int | None, flight: _Flight, watch: _Watch) -> None:
-        super().__init__(host, port, context=ssl.create_default_context())
+        self._ssl = ssl.create_default_context()
+        super().__init__(host, port, context=self._ssl)
         self._flight, self._watch = flight, watch
 
     def connect(self) -> None:
         raw = _connect(self.host, self.port, self._flight, self._watch)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+        self.sock = self._ssl.wrap_socket(raw, server_hostname=self.host)
         self._flight.sock = self.sock
 
 

@@ -24,9 +24,9 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -475,14 +475,15 @@ class RolloutRecorder:
     def _wrap_one(self, f: RewardFunc, name: str) -> RewardFunc:
         call = getattr(f, "__call__", None)
         if inspect.iscoroutinefunction(f) or inspect.iscoroutinefunction(call):
+            af = cast(Callable[..., Awaitable[list[Any]]], f)
 
             async def recorded_async(*, prompts: Any = None, completions: Any, completion_ids: Any = None, **kwargs: Any) -> list:
-                values = await f(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
+                values = await af(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
                 self._record(name, prompts, completions, kwargs, values)
                 return values
 
             recorded_async.__name__ = name
-            return recorded_async
+            return cast(RewardFunc, recorded_async)  # trl awaits it (it checks for a coroutine function)
 
         @functools.wraps(f, assigned=("__doc__",))
         def recorded(*, prompts: Any = None, completions: Any, completion_ids: Any = None, **kwargs: Any) -> list:
