@@ -16,11 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import stagekit as sk
-from stagekit import loop
+from stagekit import loop, steps
 from stagekit.cli import build_parser, main
 from stagekit.config import QUICK, RunConfig, config_from_args
+from stagekit.engine import LocalEngine
+from stagekit.inputs import Inputs
 from stagekit.io import InputError, read_table
 from stagekit.ladder import make_ladder
+from stagekit.runner import Runner, step
 
 
 class Scripted:
@@ -57,21 +60,26 @@ class Scripted:
 
 
 @pytest.fixture
-def scripted(monkeypatch):
-    made: list[Scripted] = []
+def scripted():
+    """``scripted(problems)`` makes the stand-in the runs use from then on (through the runner's generator
+    factory, ``scripted.factory``)."""
+    current: list[Scripted] = []
 
     def install(problems: pa.Table, **kw):
         gen = Scripted(problems, **kw)
-        made.append(gen)
-        monkeypatch.setattr(loop, "make_generator", lambda *a, **k: gen)
+        current[:] = [gen]
         return gen
 
-    monkeypatch.setattr(loop, "initial_student", lambda cfg: loop.Student("transformers", "scripted", "scripted-key"))
+    def factory(student, cfg):
+        return current[0]
+
+    install.factory = factory
     return install
 
 
 def _cfg(out: Path, **kw) -> RunConfig:
-    base = {"out": str(out), "ladder_problems": 12, "ladder_levels": "1,2,3,4", "k": 4, "train": False, "progress": False}
+    base = {"out": str(out), "ladder_problems": 12, "ladder_levels": "1,2,3,4", "k": 4, "train": False, "progress": False,
+            "model": "scripted"}
     return RunConfig(**{**base, **kw})
 
 
@@ -82,7 +90,7 @@ def _rows(path: Path) -> int:
 def test_data_loop_outputs_and_consistent_row_counts(tmp_path, scripted):
     cfg = _cfg(tmp_path / "run")
     scripted(make_ladder(12, seed=0, levels=[1, 2, 3, 4]))
-    m = loop.run(cfg)
+    m = loop.run(cfg, generator_factory=scripted.factory)
     r0 = tmp_path / "run" / "round-0"
     for name in ("rollouts", "stats", "sft", "rl", "drop", "bridge_rollouts", "bridge", "sft_train"):
         assert (r0 / f"{name}.parquet").is_file(), name
@@ -111,18 +119,18 @@ def test_data_loop_outputs_and_consistent_row_counts(tmp_path, scripted):
 
 def test_resume_skips_finished_steps_and_a_changed_option_recomputes_what_depends_on_it(tmp_path, scripted):
     gen = scripted(make_ladder(12, seed=0, levels=[1, 2, 3, 4]))
-    loop.run(_cfg(tmp_path / "run"))
+    loop.run(_cfg(tmp_path / "run"), generator_factory=scripted.factory)
     first = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]
     calls = len(gen.calls)
     assert calls >= 2  # measure + Bridge
 
-    loop.run(_cfg(tmp_path / "run"))  # the same command: nothing is sampled again
+    loop.run(_cfg(tmp_path / "run"), generator_factory=scripted.factory)  # the same command: nothing is sampled again
     assert len(gen.calls) == calls
     again = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]
     assert {k: v["key"] for k, v in again.items()} == {k: v["key"] for k, v in first.items()}
 
     # A binning change keeps the samples (measure skipped) but re-plans and re-bridges.
-    loop.run(_cfg(tmp_path / "run", scheme="medium_sft"))
+    loop.run(_cfg(tmp_path / "run", scheme="medium_sft"), generator_factory=scripted.factory)
     steps = json.loads((tmp_path / "run" / "manifest.json").read_text())["steps"]
     assert steps["round-0/measure"]["key"] == first["round-0/measure"]["key"]
     assert steps["round-0/plan"]["key"] != first["round-0/plan"]["key"]
@@ -131,7 +139,7 @@ def test_resume_skips_finished_steps_and_a_changed_option_recomputes_what_depend
 
     # More samples per problem: a new measurement.
     n = len(gen.calls)
-    loop.run(_cfg(tmp_path / "run", k=6))
+    loop.run(_cfg(tmp_path / "run", k=6), generator_factory=scripted.factory)
     assert gen.calls[n] == 12
     assert _rows(tmp_path / "run" / "round-0" / "rollouts.parquet") == 72
 
@@ -140,7 +148,7 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path, scripted
     problems = make_ladder(12, seed=0, levels=[1, 2, 3, 4])
     scripted(problems, interrupt_on="Here is the beginning of a solution")
     with pytest.raises(KeyboardInterrupt):
-        loop.run(_cfg(tmp_path / "run"))
+        loop.run(_cfg(tmp_path / "run"), generator_factory=scripted.factory)
     run = tmp_path / "run"
     steps = json.loads((run / "manifest.json").read_text())["steps"]
     assert set(steps) == {"round-0/measure", "round-0/plan"}
@@ -148,7 +156,7 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path, scripted
     assert not (run / "round-0" / "bridge.parquet").exists()
 
     gen = scripted(problems)
-    loop.run(_cfg(tmp_path / "run"))
+    loop.run(_cfg(tmp_path / "run"), generator_factory=scripted.factory)
     assert gen.calls and gen.calls[0] != 12  # measure was not repeated: the first call is the Bridge
     assert (run / "round-0" / "bridge.parquet").is_file()
 
@@ -156,7 +164,7 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path, scripted
 def test_cli_interrupt_exit_code(tmp_path, scripted, capsys):
     scripted(make_ladder(12, seed=0, levels=[1, 2, 3, 4]), interrupt_on="Here is the beginning")
     code = main(["run", "--out", str(tmp_path / "run"), "--ladder-problems", "12", "--ladder-levels", "1,2,3,4",
-                 "--no-train", "--no-progress"])
+                 "--no-train", "--no-progress", "--model", "scripted"], generator_factory=scripted.factory)
     assert code == 130
     assert "re-run the same command to resume" in capsys.readouterr().err
 
@@ -169,7 +177,8 @@ def test_rollouts_given_skip_sampling_and_problems_are_derived(tmp_path, scripte
     path = tmp_path / "rollouts.parquet"
     pq.write_table(rollouts, path)
     g = scripted(lad)
-    m = loop.run(_cfg(tmp_path / "run", rollouts=str(path), id_column="pid", completion_column="text"))
+    m = loop.run(_cfg(tmp_path / "run", rollouts=str(path), id_column="pid", completion_column="text"),
+                 generator_factory=scripted.factory)
     assert m["rounds"][0]["rows"]["rollouts"] == 24 and m["rounds"][0]["rows"]["stats"] == 8
     assert str(path) in m["inputs"]
     kept = pq.read_table(tmp_path / "run" / "round-0" / "rollouts.parquet")
@@ -317,19 +326,31 @@ def test_moved_compares_two_measurements():
     assert m["by_level"]["1"] == {"before": 0.25, "after": 0.25, "problems": 2}
 
 
+def _given(name: str, writes: tuple[str, ...], tables: dict):
+    """A step that writes the given tables (what a test sets up for the step under test)."""
+
+    def fn(ctx):
+        for t, table in tables.items():
+            ctx.write(t, table)
+
+    return step(name, writes=writes)(fn)
+
+
 def test_cft_step_with_an_llm_critic(tmp_path, scripted):
     """The CFT step of a round: all-zero GRPO groups -> critiques written by a generator -> verified records."""
     problems = make_ladder(4, seed=0, levels=[4])
     gen = scripted(problems)
     cfg = _cfg(tmp_path / "run", critic="generator")
-    lp = loop.Loop(cfg)
     ids = problems["problem_id"].to_pylist()
     rl = pa.table({"step": [1] * 8, "problem_id": [ids[0]] * 4 + [ids[1]] * 4,
                    "prompt": ["<rendered chat>"] * 8, "completion": [f"wrong {i}: \\boxed{{-1}}" for i in range(8)],
                    "answer": [problems["answer"][0].as_py()] * 4 + [problems["answer"][1].as_py()] * 4,
                    "correct": [False] * 7 + [True]})
-    lp._write(0, "rl_rollouts", rl)
-    lp.cft(0, "rl-key", problems, loop.Student("transformers", "scripted", "k"))
+    with Runner(cfg.out, command="run", config=cfg, engine=LocalEngine(), generator_factory=scripted.factory) as rn:
+        done = rn.run(_given("rl", ("rl_train", "rl_rollouts", "student/"), {"rl_rollouts": rl}), round=0)
+        inputs = rn.given("problems", "p", Inputs(problems, None, {}, "test"))
+        student = rn.given("student", "s", loop.Student("transformers", "scripted", "k"))
+        rn.run(steps.CFT_CRITIC, round=0, inputs={"rl": done, "problems": inputs, "student": student})
     cft = pq.read_table(tmp_path / "run" / "round-0" / "cft.parquet")
     # Only the first problem's group is all-zero: 4 diagnoses by the critic, 4 repairs, 1 new trace.
     assert set(cft["problem_id"].to_pylist()) == {ids[0]}
@@ -346,9 +367,9 @@ def test_engine_ray_gives_the_local_stage_sets(tmp_path, scripted):
     pytest.importorskip("ray")
     problems = make_ladder(12, seed=0, levels=[1, 2, 3, 4])
     scripted(problems)
-    loop.run(_cfg(tmp_path / "local"))
+    loop.run(_cfg(tmp_path / "local"), generator_factory=scripted.factory)
     try:
-        loop.run(_cfg(tmp_path / "ray", engine="ray"))
+        loop.run(_cfg(tmp_path / "ray", engine="ray"), generator_factory=scripted.factory)
     finally:
         import ray
 
@@ -369,7 +390,7 @@ def test_own_problems_with_column_mapping_on_real_gsm8k(tmp_path, scripted):
     problems = read_table(path).slice(0, 12).rename_columns(["prompt", "answer"])
     scripted(problems)
     m = loop.run(_cfg(tmp_path / "run", problems=str(path), max_problems=12, prompt_column="question",
-                      answer_column="answer", trace_column="answer"))
+                      answer_column="answer", trace_column="answer"), generator_factory=scripted.factory)
     r0 = tmp_path / "run" / "round-0"
     kept = pq.read_table(tmp_path / "run" / "problems.parquet")
     assert kept.num_rows == 12 and kept["problem_id"].to_pylist() == [str(i) for i in range(12)]
@@ -389,7 +410,8 @@ def test_problems_without_teacher_traces(tmp_path, scripted):
     problems = pa.table({"prompt": [f"What is {i} + {i}?" for i in range(6)], "answer": [str(2 * i) for i in range(6)],
                          "level": [4] * 6})  # the stand-in never solves level 4: every problem goes to SFT
     scripted(problems)
-    m = loop.run(_cfg(tmp_path / "run", problems=str(p), id_column="id", prompt_column="question", answer_column="gold"))
+    m = loop.run(_cfg(tmp_path / "run", problems=str(p), id_column="id", prompt_column="question", answer_column="gold"),
+                 generator_factory=scripted.factory)
     assert m["rounds"][0]["rows"]["sft"] == 6
     assert m["rounds"][0]["rows"]["bridge"] == 0 and m["rounds"][0]["rows"]["sft_train"] == 0
     assert "no hard SFT problem with a teacher trace" in m["steps"]["round-0/bridge"]["skipped"]
@@ -403,7 +425,8 @@ def test_sampling_in_ray_actors_with_the_real_model(tmp_path):
     from e2e_helpers import need_trl
 
     need_trl()
-    cfg = _cfg(tmp_path / "run", ladder_problems=4, ladder_levels="1,2", k=2, max_new_tokens=12, engine="ray", ray_actors=1)
+    cfg = _cfg(tmp_path / "run", ladder_problems=4, ladder_levels="1,2", k=2, max_new_tokens=12, engine="ray", ray_actors=1,
+               model=None)
     try:
         m = loop.run(cfg)
     finally:
@@ -423,13 +446,17 @@ def test_ray_actors_need_the_ray_engine():
 
 
 def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
-    lp = loop.Loop(_cfg(tmp_path / "run"))
-    lp._write(1, "sft", pa.table({"problem_id": ["a", "b"], "prompt": ["A?", "B?"], "bridge": [False, True],
-                                  "solution": ["1 + 1 = 2.\n\\boxed{2}", "x"]}))
-    lp._write(1, "bridge", pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["3 \\boxed{3}"], "fallback": [False]}))
-    lp._write(0, "cft", sk.cft_records(pa.table({"problem_id": ["c"], "prompt": ["C?"], "answer": ["4"],
-                                                 "completion": ["2 + 2 = 5.\n\\boxed{5}"], "solution": ["2 + 2 = 4."]})))
-    lp.sft_data(1, "plan", "bridge", "cft")
+    sft = pa.table({"problem_id": ["a", "b"], "prompt": ["A?", "B?"], "bridge": [False, True],
+                    "solution": ["1 + 1 = 2.\n\\boxed{2}", "x"]})
+    bridge = pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["3 \\boxed{3}"], "fallback": [False]})
+    cft = sk.cft_records(pa.table({"problem_id": ["c"], "prompt": ["C?"], "answer": ["4"],
+                                   "completion": ["2 + 2 = 5.\n\\boxed{5}"], "solution": ["2 + 2 = 4."]}))
+    cfg = _cfg(tmp_path / "run")
+    with Runner(cfg.out, command="run", config=cfg) as rn:
+        plan = rn.run(_given("plan", ("stats", "sft", "rl", "drop"), {"sft": sft}), round=1)
+        br = rn.run(_given("bridge", ("bridge_rollouts", "bridge"), {"bridge": bridge}), round=1)
+        prev = rn.run(_given("cft", ("cft",), {"cft": cft}), round=0)
+        rn.run(steps.SFT_DATA, round=1, inputs={"plan": plan, "bridge": br, "cft": prev})
     t = pq.read_table(tmp_path / "run" / "round-1" / "sft_train.parquet")
     assert t["source"].to_pylist() == ["teacher", "bridge", "cft_diagnosis", "cft_repair", "cft_new_trace"]
     assert t["problem_id"].to_pylist() == ["a", "b", "c", "c", "c"]

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from stagekit.io import InputError, read_table, write_table
 
@@ -62,8 +63,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from stagekit.engine import get_engine
     from stagekit.pipeline import PlanConfig, plan_files
     from stagekit.report import write_report
+    from stagekit.runner import Log
 
     try:
         k = tuple(int(x) for x in args.k.split(",") if x.strip())
@@ -78,12 +81,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     t0 = time.perf_counter()
-    m = plan_files(args.rollouts, args.out, config, args.problems, engine=args.engine, address=args.address)
+    engine = get_engine(args.engine, address=args.address)
+    m = plan_files(args.rollouts, args.out, config, args.problems, engine=engine, log=Log(enabled=False))
     report = write_report(args.out)
-    r = m["rounds"][0]
-    rows = r["rows"]
+    r = m.rounds[0]
+    rows = r.rows
     print(f"planned {rows['rollouts']} rollouts of {rows['stats']} problems in {time.perf_counter() - t0:.1f} s")
-    print(f"  sft {rows['sft']} (bridge {r['bridge']})   rl {rows['rl']}   drop {rows['drop']}   scheme {args.scheme}")
+    print(f"  sft {rows['sft']} (bridge {r.bridge})   rl {rows['rl']}   drop {rows['drop']}   scheme {args.scheme}")
     print(f"wrote {args.out}/round-0/{{rollouts,stats,sft,rl,drop}}.parquet, manifest.json and {report}")
     return 0
 
@@ -94,21 +98,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     t0 = time.perf_counter()
-    m = run(cfg)
-    rounds = m["rounds"]
+    m = run(cfg, generator_factory=getattr(args, "generator_factory", None))
+    rounds = m.rounds
     print(f"stagekit run: {len(rounds) - 1} round(s) in {time.perf_counter() - t0:.0f} s -> {cfg.out}")
     for r in rounds:
-        rows = r["rows"]
-        print(f"  round {r['round']}: mean pass rate {r['pass_rate_mean']:.3f} over {rows.get('stats', 0)} problems;"
-              f" sft {rows.get('sft', 0)} (bridge {r['bridge']}), rl {rows.get('rl', 0)}, drop {rows.get('drop', 0)}"
+        rows = r.rows
+        print(f"  round {r.round}: mean pass rate {r.pass_rate_mean:.3f} over {rows.get('stats', 0)} problems;"
+              f" sft {rows.get('sft', 0)} (bridge {r.bridge}), rl {rows.get('rl', 0)}, drop {rows.get('drop', 0)}"
               + (f"; SFT examples {rows['sft_train']}" if "sft_train" in rows else "")
               + (f", RL rollouts {rows['rl_rollouts']}" if rows.get("rl_rollouts") else "")
               + (f", CFT records {rows['cft']}" if "cft" in rows else ""))
-    mv = m["moved"]
+    mv = m.moved or {}
     print(f"  moved: mean pass rate {mv['pass_rate_before']:.3f} -> {mv['pass_rate_after']:.3f}; "
           f"{mv['improved']} problems improved, {mv['worsened']} worsened; "
           + ", ".join(f"{k} {v}" for k, v in mv["transitions"].items()))
-    print(f"  student: {m['student']}")
+    print(f"  student: {m.student}")
     print(f"  report: {Path(cfg.out) / 'report.html'}")
     return 0
 
@@ -180,22 +184,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+#: Exit codes: 2 bad input, 3 a generator failed (an unreachable server), 4 the output directory is in use
+#: by another stagekit process, 130 interrupted.
+EXIT_INPUT, EXIT_GENERATION, EXIT_BUSY, EXIT_INTERRUPTED = 2, 3, 4, 130
+
+
+def main(argv: list[str] | None = None, *, generator_factory: Any = None) -> int:
+    """The ``stagekit`` command; returns its exit code. ``generator_factory`` replaces the generator
+    factory of ``stagekit run`` (:func:`stagekit.loop.run`): a stand-in for tests of the command itself."""
     from stagekit.generate.base import GenerationError
+    from stagekit.rundir import RunDirBusy
 
     args = build_parser().parse_args(argv)
+    if generator_factory is not None:
+        args.generator_factory = generator_factory
     try:
         return args.func(args)
     except InputError as e:
         print(f"stagekit {args.command}: {e}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except RunDirBusy as e:
+        print(f"stagekit {args.command}: {e}", file=sys.stderr)
+        return EXIT_BUSY
     except GenerationError as e:
         print(f"stagekit {args.command}: generation failed: {e}", file=sys.stderr)
-        return 3
+        return EXIT_GENERATION
     except KeyboardInterrupt:
         print(f"stagekit {args.command}: interrupted; finished steps are kept, re-run the same command to resume",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 
 from stagekit.io import InputError
 
-__all__ = ["QUICK", "RunConfig", "add_run_arguments", "config_from_args", "load_toml"]
+__all__ = ["NOT_AFFECTING", "QUICK", "STRUCTURE", "RunConfig", "add_run_arguments", "config_from_args", "load_toml"]
 
 
 def _opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, group: str = "",
@@ -148,6 +148,26 @@ class RunConfig:
             raise InputError(f"bridge-cuts must be binary, all or fractions in (0, 1), got {self.bridge_cuts!r}")
         return fr
 
+
+#: Options that change no result, with the reason: every step may read them, and changing them recomputes
+#: nothing. Every other option is read by a declared step or source (:mod:`stagekit.steps`), or is in
+#: :data:`STRUCTURE`; a test fails when an option is in none of these.
+NOT_AFFECTING = {
+    "out": "where the run directory is",
+    "api_key_env": "which environment variable holds the server's API key",
+    "threads": "torch CPU threads: speed only",
+    "address": "which Ray cluster runs the work: results equal a local run's",
+    "progress": "progress bars and step lines",
+}
+
+#: Options that decide which steps exist (how many rounds, whether to train), not what a step computes:
+#: changing them adds or leaves out steps and recomputes none that exist.
+STRUCTURE = {
+    "rounds": "the number of rounds",
+    "train": "whether the training steps (sft, rl, cft) and later rounds exist",
+}
+
+RunConfig.NOT_AFFECTING = tuple(NOT_AFFECTING)  # type: ignore[attr-defined]  # what the runner lets every step read
 
 #: The ``--quick`` size: about 1.5 minutes on 2 CPU cores.
 QUICK: dict[str, Any] = {

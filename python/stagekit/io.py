@@ -1,17 +1,22 @@
-"""Reading and writing tables: JSONL, JSON, Parquet and CSV, with clear errors and atomic writes."""
+"""Reading and writing tables: JSONL, JSON, Parquet and CSV, with clear errors; and the one atomic write
+every file of stagekit goes through (:func:`atomic_write`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
+import secrets
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["InputError", "read_table", "write_table"]
+__all__ = ["TEMP_SUFFIX", "InputError", "Written", "atomic_write", "read_table", "sha256_file", "sha256_path",
+           "write_table"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -101,37 +106,177 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
-    """Write ``table`` to ``path`` (format from the suffix) atomically: a temporary file in the same
-    directory, then a rename, so a reader never sees a partial file."""
-    p = Path(path)
-    fmt = _format_of(p)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+#: The suffix of every temporary file :func:`atomic_write` makes (``.<name>.<random>.sk-tmp``, hidden, in the
+#: target's directory): a run directory's owner may remove such files left by a killed process.
+TEMP_SUFFIX = ".sk-tmp"
+
+
+class Written(NamedTuple):
+    """What :func:`atomic_write` wrote: the final path, its size in bytes and the sha256 of its contents."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+class _Hashing:
+    """A binary file object that hashes and counts what goes through it (pyarrow's writers and
+    ``json.dump`` accept any object with ``write``)."""
+
+    def __init__(self, f: IO[bytes]):
+        self._f, self._h, self.size = f, hashlib.sha256(), 0
+
+    def write(self, b: bytes | bytearray | memoryview) -> int:
+        b = bytes(b)
+        self._h.update(b)
+        self.size += len(b)
+        self._f.write(b)
+        return len(b)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def close(self) -> None:  # the owner closes the real file
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+_UMASK: int | None = None
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask, read once: from ``/proc`` where it is shown, else by setting and restoring it."""
+    global _UMASK
+    with _UMASK_LOCK:
+        if _UMASK is None:
+            try:
+                status = Path("/proc/self/status").read_text()
+                _UMASK = int(next(x for x in status.splitlines() if x.startswith("Umask:")).split()[1], 8)
+            except (OSError, StopIteration, ValueError, IndexError):
+                _UMASK = os.umask(0o022)
+                os.umask(_UMASK)
+        return _UMASK
+
+
+def _fsync_dir(path: Path) -> None:
     try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a platform without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[bytes]], object]) -> Written:
+    """Write a file so that a reader sees the old contents or the new ones, never a part: ``data`` (bytes,
+    text written as UTF-8, or a callable that writes to the binary file object it is given) goes to a
+    temporary file with a unique name in the target's directory (``.<name>.<random>.sk-tmp``), which is
+    flushed and fsynced, renamed over ``path``, and the directory fsynced. On any error (or Ctrl-C) the
+    temporary file is removed and ``path`` is left as it was. The new file gets the mode of the file it
+    replaces, or ``0o666`` less the umask. Returns the path, the size and the sha256 of what was written.
+
+    >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+    >>> d = Path(tempfile.mkdtemp())
+    >>> atomic_write(d / "a.txt", "hello").size
+    5
+    >>> w = atomic_write(d / "t.parquet", lambda f: pq.write_table(pa.table({"x": [1, 2]}), f))
+    >>> pq.read_table(w.path).num_rows
+    2
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = p.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            if fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, f)
-            elif fmt == "csv":
-                import pyarrow.csv as pcsv
-
-                pcsv.write_csv(table, f)
+            out = _Hashing(f)
+            if isinstance(data, str):
+                out.write(data.encode("utf-8"))
+            elif isinstance(data, (bytes, bytearray, memoryview)):
+                out.write(data)
             else:
-                rows = table.to_pylist()
-                if fmt == "json":
-                    f.write(json.dumps(rows, ensure_ascii=False, default=str).encode())
-                else:
-                    for row in rows:
-                        f.write(json.dumps(row, ensure_ascii=False, default=str).encode() + b"\n")
+                data(out)  # type: ignore[arg-type]
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
-    return p
+    _fsync_dir(p.parent)
+    return Written(p, out.size, out.hexdigest())
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's contents (hex), read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_path(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file, or of a directory's files (their relative names and contents, in name order)."""
+    p = Path(path)
+    if p.is_file():
+        return sha256_file(p)
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        h.update(f.relative_to(p).as_posix().encode())
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def _table_writer(table: pa.Table, fmt: str) -> Callable[[IO[bytes]], None]:
+    def write(f: IO[bytes]) -> None:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, f)
+        elif fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, f)
+        else:
+            rows = table.to_pylist()
+            if fmt == "json":
+                f.write(json.dumps(rows, ensure_ascii=False, default=str).encode())
+            else:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False, default=str).encode() + b"\n")
+
+    return write
+
+
+def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    """Write ``table`` to ``path`` (format from the suffix) with :func:`atomic_write`."""
+    p = Path(path)
+    return atomic_write(p, _table_writer(table, _format_of(p))).path

@@ -10,7 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.pipeline import RunDir
+from stagekit.io import atomic_write
+from stagekit.rundir import Manifest, RunDir, StepRecord
 
 __all__ = ["build_report", "write_report"]
 
@@ -144,9 +145,9 @@ def _cards(items: list[tuple[str, object]]) -> str:
                                             for k, v in items) + "</div>"
 
 
-def _summary(m: dict) -> list[str]:
+def _summary(m: Manifest) -> list[str]:
     """The run's headline: pass rate per round, per level before/after, and the stage transitions."""
-    rounds, mv = m.get("rounds", []), m.get("moved")
+    rounds, mv = m.rounds, m.moved
     if not mv or len(rounds) < 2:
         return []
     out = ["<h2>What moved</h2>",
@@ -155,7 +156,7 @@ def _summary(m: dict) -> list[str]:
                    (f"mean pass rate, round {len(rounds) - 1}", f"{mv['pass_rate_after']:.3f}"),
                    ("problems improved", mv["improved"]), ("problems worsened", mv["worsened"])]),
            "<div class='charts'>",
-           _chart(_bar_chart([f"round {r['round']}" for r in rounds], [round(r["pass_rate_mean"], 3) for r in rounds],
+           _chart(_bar_chart([f"round {r.round}" for r in rounds], [round(r.pass_rate_mean, 3) for r in rounds],
                              "Mean pass rate of the student, per round", color="#54a24b", fmt="{:.3f}"))]
     if mv.get("by_level"):
         levels = list(mv["by_level"])
@@ -171,14 +172,14 @@ def _summary(m: dict) -> list[str]:
     return out
 
 
-def _training(k: int, steps: dict) -> str:
+def _training(k: int, steps: dict[str, StepRecord]) -> str:
     """SFT loss and GRPO reward per step of a round, from the manifest."""
     charts = []
-    losses = steps.get("sft", {}).get("losses")
+    losses = steps["sft"].notes.get("losses") if "sft" in steps else None
     if losses:
         charts.append(_chart(_line_chart(list(range(1, len(losses) + 1)), losses, f"Round {k}: SFT loss per step",
                                          xlabel="SFT step", ymax=None, color="#4c78a8")))
-    rewards = steps.get("rl", {}).get("rewards")
+    rewards = steps["rl"].notes.get("rewards") if "rl" in steps else None
     if rewards:
         # trl logs step 1..N; the recorder (and the zero-reward chart) number the steps from 0.
         charts.append(_chart(_line_chart(list(range(len(rewards))), rewards,
@@ -187,13 +188,14 @@ def _training(k: int, steps: dict) -> str:
     return "".join(charts)
 
 
-def _steps_table(steps: dict) -> str:
+def _steps_table(steps: dict[str, StepRecord]) -> str:
     rows = []
     order = ("measure", "plan", "bridge", "sft_data", "sft", "rl", "cft")
     for name, rec in sorted(steps.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-        notes = {x: v for x, v in rec.items() if x not in ("key", "outputs", "seconds", "losses", "rewards")}
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{rec.get('seconds', 0):.1f} s</td>"
-                    f"<td>{html.escape(', '.join(rec.get('outputs', [])))}</td>"
+        shown = {**rec.notes, **({"removed": rec.removed} if rec.removed else {})}
+        notes = {x: shown[x] for x in sorted(shown) if x not in ("losses", "rewards")}
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{rec.seconds:.1f} s</td>"
+                    f"<td>{html.escape(', '.join(rec.outputs))}</td>"
                     f"<td>{html.escape('; '.join(f'{x}: {v}' for x, v in notes.items()))}</td></tr>")
     return ("<table><tr><th>step</th><th>time</th><th>outputs</th><th>notes</th></tr>" + "".join(rows) + "</table>"
             if rows else "")
@@ -203,38 +205,38 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
     """The report's HTML for a run directory."""
     run = RunDir(run_dir)
     m = run.manifest()
-    cmd = m.get("command", "")
+    cmd = m.command
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>stagekit {html.escape(cmd)} report</title>",
            f"<style>{_CSS}</style></head><body>",
            f"<h1>stagekit {html.escape(cmd)}</h1>",
-           f"<p class='meta'>{html.escape(str(m.get('created', '')))} · "
-           + " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in m.get("versions", {}).items()) + "</p>"]
-    if m.get("problems"):
-        out.append(f"<p class='meta'>problems: {html.escape(str(m['problems'].get('source')))} "
-                   f"({m['problems'].get('rows')} problems)</p>")
-    if m.get("inputs"):
-        out.append("<p class='meta'>inputs: " + ", ".join(f"{html.escape(k)} (sha256 {v[:12]})" for k, v in m["inputs"].items()) + "</p>")
-    cfg = m.get("config", {})
+           f"<p class='meta'>{html.escape(str(m.created or ''))} · "
+           + " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in m.versions.items()) + "</p>"]
+    if m.problems:
+        out.append(f"<p class='meta'>problems: {html.escape(str(m.problems.get('source')))} "
+                   f"({m.problems.get('rows')} problems)</p>")
+    if m.inputs:
+        out.append("<p class='meta'>inputs: " + ", ".join(f"{html.escape(k)} (sha256 {v[:12]})" for k, v in m.inputs.items()) + "</p>")
+    cfg = m.config
     out.append("<details><summary class='meta'>configuration</summary><p class='meta'>"
                + ", ".join(f"{html.escape(k)}={html.escape(str(v))}" for k, v in cfg.items() if k != "extra") + "</p></details>")
     out.extend(_summary(m))
-    last = len(m.get("rounds", [])) - 1
-    for r in m.get("rounds", []):
-        k = r["round"]
+    last = len(m.rounds) - 1
+    for r in m.rounds:
+        k = r.round
         stats, rollouts = run.read_table(k, "stats"), run.read_table(k, "rollouts")
-        rows = r.get("rows", {})
+        rows = r.rows
         title = f"Round {k}" + (" (final measurement)" if cmd == "run" and k == last and k > 0 else "")
         out.append(f"<h2>{title}</h2>")
         cards = [("rollouts", rows.get("rollouts", 0)), ("problems", rows.get("stats", 0)), ("SFT", rows.get("sft", 0)),
-                 ("of which Bridge", r.get("bridge", 0)), ("RL", rows.get("rl", 0)), ("dropped", rows.get("drop", 0)),
-                 ("mean pass rate", f"{r.get('pass_rate_mean', 0):.3f}")]
+                 ("of which Bridge", r.bridge), ("RL", rows.get("rl", 0)), ("dropped", rows.get("drop", 0)),
+                 ("mean pass rate", f"{r.pass_rate_mean:.3f}")]
         for name, label in (("sft_train", "SFT examples"), ("rl_rollouts", "RL rollouts"), ("cft", "CFT records")):
             if name in rows:
                 cards.append((label, rows[name]))
         out.append(_cards(cards) + "<div class='charts'>")
         if stats is not None and stats.num_rows:
             out.append(f"<div class='chart'>{_pass_rate_chart(stats, k)}</div>")
-        sizes = [rows.get("sft", 0) - r.get("bridge", 0), r.get("bridge", 0), rows.get("rl", 0), rows.get("drop", 0)]
+        sizes = [rows.get("sft", 0) - r.bridge, r.bridge, rows.get("rl", 0), rows.get("drop", 0)]
         out.append("<div class='chart'>" + _bar_chart(["SFT (plain)", "SFT (Bridge)", "RL", "drop"], sizes,
                    f"Round {k}: stage set sizes", color=[_COLORS[c] for c in ("sft", "bridge", "rl", "drop")]) + "</div>")
         if rollouts is not None and "status" in rollouts.column_names:
@@ -254,7 +256,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
             total = dict(zip(per["step"].to_pylist(), per["problem_id_count"].to_pylist(), strict=True))
             out.append("<div class='chart'>" + _line_chart(steps, [zc.get(s, 0) / total[s] for s in steps],
                        f"Round {k}: fraction of zero-reward groups per RL step") + "</div>")
-        out.append(_training(k, r.get("steps", {})))
+        out.append(_training(k, r.steps or {}))
         out.append("</div>")
         out.append("<h3>Examples</h3>")
         bridge = run.read_table(k, "bridge")
@@ -270,8 +272,8 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         if rollouts is not None:
             wrong = rollouts.filter(pc.equal(rollouts["status"], "incorrect")) if "status" in rollouts.column_names else None
             out.append("<h4>Incorrect rollouts</h4>" + _examples(wrong, ["problem_id", "completion", "predicted", "answer"]))
-        if r.get("steps"):
-            out.append("<h4>Steps</h4>" + _steps_table(r["steps"]))
+        if r.steps:
+            out.append("<h4>Steps</h4>" + _steps_table(r.steps))
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -287,12 +289,4 @@ def _one_per_kind(table: pa.Table | None) -> pa.Table | None:
 
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
     """(Re)build ``report.html`` in the run directory, atomically."""
-    import tempfile
-
-    path = Path(run_dir) / "report.html"
-    text = build_report(run_dir)
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(Path(run_dir) / "report.html", build_report(run_dir)).path

@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from stagekit.transforms._contract import Col, transform
+from stagekit.transforms import Col, transform
 
 __all__ = ["GenerationError", "Generator", "Prompt", "Sampling", "generate", "progress"]
 

@@ -56,16 +56,17 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stagekit.engine import LocalEngine
 from stagekit.io import InputError
-from stagekit.pipeline import PlanConfig, stage_sets
+from stagekit.stagesets import PlanConfig, stage_sets
+from stagekit.transforms import as_table
 from stagekit.transforms import difficulty as _difficulty
-from stagekit.transforms._contract import as_table
 
 if TYPE_CHECKING:
     from ray.data import Dataset
 
 __all__ = [
-    "cft_records", "collect", "collect_pass_rates", "dataset", "generate", "init", "map_groups", "map_rows", "pass_rates",
+    "RayEngine", "cft_records", "collect", "collect_pass_rates", "dataset", "generate", "init", "map_groups", "map_rows", "pass_rates",
     "persistent_failures", "plan", "score", "select_bridge", "split_stages", "sum_counts", "zero_reward_groups",
 ]
 
@@ -441,7 +442,7 @@ def plan(
     pool of N actors instead. Pass rates: :func:`collect_pass_rates` (counts per block in the cluster,
     summed on the driver, no shuffle), since the stats (one row per problem) come to the driver anyway,
     where binning, the split and the join with ``problems`` run with the local code
-    (``pipeline.stage_sets``). The scored
+    (``stagekit.stagesets.stage_sets``). The scored
     rollouts are collected to the driver too: its memory bounds the input size.
     """
     from stagekit import transforms as T
@@ -461,3 +462,33 @@ def plan(
     stats = collect_pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
     stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"))
     return {"rollouts": collect(scored, sort_by=c.problem_id), "stats": stats, **sets}
+
+
+class RayEngine:
+    """The Ray engine (``--engine ray``; see :mod:`stagekit.engine`): :func:`plan` on a local Ray cluster, or
+    the one at ``address``, started on first use; with ``actors``, sampling in a pool of that many Ray
+    actors that each build the generator once (``gpus`` GPUs each), otherwise in this process."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, actors: int = 0, gpus: float = 0.0) -> None:
+        if actors < 0 or gpus < 0:
+            raise InputError("ray actors and GPUs must be >= 0")
+        self.address, self.actors, self.gpus = address, actors, gpus
+        self._local = LocalEngine()
+
+    def plan(self, rollouts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
+        return plan(rollouts, config, problems, address=self.address)
+
+    def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
+                 order: Iterable[str] = ("problem_id", "sample"), show_progress: bool = True,
+                 **sampling: Any) -> pa.Table:
+        if not self.actors:
+            return self._local.generate(table, factory, n=n, prompt=prompt, show_progress=show_progress, **sampling)
+        init(self.address)
+        ds = generate(dataset(table), factory, n=n, prompt=prompt, actors=self.actors, num_gpus=self.gpus or None,
+                      **sampling)
+        return collect(ds, sort_by=list(order))
+
+    def __repr__(self) -> str:
+        return f"RayEngine(address={self.address!r}, actors={self.actors}, gpus={self.gpus})"

@@ -44,6 +44,7 @@ __all__ = [
     "group_advantages",
     "grpo_dataset",
     "sft_dataset",
+    "to_dataset",
 ]
 
 RewardFunc = Callable[..., list[float | None]]
@@ -709,7 +710,8 @@ def _run_length(ids: Sequence[Any]) -> int | None:
     return runs[0] if runs and len(set(runs)) == 1 else None
 
 
-def _dataset(table: pa.Table) -> Any:
+def to_dataset(table: pa.Table) -> Any:
+    """A ``datasets.Dataset`` over an Arrow table, without a copy (what the trainers take)."""
     try:
         import datasets
         from datasets.table import InMemoryTable
@@ -722,7 +724,7 @@ def sft_dataset(table: Any, **to_sft_options: Any) -> Any:
     """A ``datasets.Dataset`` for ``SFTTrainer`` from a stage table (see :func:`stagekit.to_sft`)."""
     from stagekit.transforms.formats import to_sft
 
-    return _dataset(to_sft(table, **to_sft_options))
+    return to_dataset(to_sft(table, **to_sft_options))
 
 
 def grpo_dataset(table: Any, **to_grpo_options: Any) -> Any:
@@ -730,4 +732,4 @@ def grpo_dataset(table: Any, **to_grpo_options: Any) -> Any:
     conversational prompt plus every other column, which reach the reward functions as keyword arguments."""
     from stagekit.transforms.formats import to_grpo
 
-    return _dataset(to_grpo(table, **to_grpo_options))
+    return to_dataset(to_grpo(table, **to_grpo_options))

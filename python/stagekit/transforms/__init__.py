@@ -1,6 +1,6 @@
 """Pure Arrow transforms: tables in, tables out, no I/O, no state (see ``_contract``)."""
 
-from stagekit.transforms._contract import Col, SchemaError, as_table, pipe, transform
+from stagekit.transforms._contract import Col, SchemaError, as_table, explode, pipe, transform
 from stagekit.transforms.bridge import BRIDGE_TEMPLATE, bridge_prompts, select_bridge
 from stagekit.transforms.cft import CFT_KINDS, cft_records, diagnose
 from stagekit.transforms.difficulty import SCHEMES, STAGES, bin_difficulty, pass_at_k, pass_rates, split_stages
@@ -22,6 +22,7 @@ __all__ = [
     "bridge_prompts",
     "cft_records",
     "diagnose",
+    "explode",
     "persistent_failures",
     "pass_at_k",
     "pass_rates",

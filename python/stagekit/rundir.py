@@ -1,0 +1,508 @@
+"""The run directory of ``stagekit run`` and ``stagekit plan``, and its manifest.
+
+Layout (paths relative to the directory)::
+
+    manifest.json  report.html  problems.parquet (run)
+    round-<r>/<table>.parquet                  a table written in one piece
+    round-<r>/<table>/part-<i>.parquet          a table written in parts (a streaming step)
+    round-<r>/<dir>/                             a directory output (a trained model)
+
+:class:`Manifest` is the typed form of ``manifest.json``, the interface between the runner, ``stagekit plan``,
+the report and the CLI; :func:`read_manifest` and :func:`write_manifest` are the only code that reads or
+writes it. Every output a step writes is recorded with its row count, size and sha256 (:class:`Output`,
+per part for a table in parts), so a reader can check that the table it reads is the one the step wrote
+(:meth:`RunDir.verify`).
+
+One process at a time: :meth:`RunDir.lock` takes an advisory lock on the directory (``flock``), held until
+released or until the process ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stagekit.io import TEMP_SUFFIX, InputError, atomic_write, sha256_file
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "ROUND_TABLES", "SCHEMA_VERSION", "CorruptOutput", "Manifest", "Output", "Part", "RoundSummary", "RunDir",
+    "RunDirBusy", "SourceRecord", "StepRecord", "package_versions", "read_manifest", "summarize_round",
+    "write_manifest",
+]
+
+#: The manifest's schema version: 2 adds per-output rows/size/sha256, each step's inputs and reads, and the
+#: sources. A manifest without a version is version 1 (stagekit before the runner): readable, not resumable.
+SCHEMA_VERSION = 2
+
+#: Tables counted in a round's summary (``RoundSummary.rows``), in this order.
+ROUND_TABLES = ("rollouts", "stats", "sft", "rl", "drop", "bridge", "sft_train", "rl_train", "rl_rollouts", "cft")
+
+
+class RunDirBusy(RuntimeError):
+    """Another process holds the run directory's lock."""
+
+
+class CorruptOutput(InputError):
+    """An output's contents differ from what its step recorded (a file changed or replaced since)."""
+
+
+# ------------------------------------------------------------------------------------------------ records
+
+
+@dataclass
+class Part:
+    """One part of a table written in parts: its file (relative to the run directory), rows, size, sha256."""
+
+    path: str
+    rows: int
+    size: int
+    sha256: str
+
+
+@dataclass
+class Output:
+    """One output of a step. ``kind``: ``table`` (one Parquet file), ``parts`` (a directory of Parquet parts,
+    ``sha256`` over the parts' hashes in order) or ``dir`` (a directory that is not a table: ``rows`` and
+    ``sha256`` are None, ``size`` the sum of its files)."""
+
+    path: str
+    kind: str = "table"
+    rows: int | None = None
+    size: int = 0
+    sha256: str | None = None
+    parts: list[Part] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "kind": self.kind, "rows": self.rows, "size": self.size,
+                             "sha256": self.sha256}
+        if self.parts:
+            d["parts"] = [vars(p) for p in self.parts]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Output:
+        return cls(path=d["path"], kind=d.get("kind", "table"), rows=d.get("rows"), size=d.get("size", 0),
+                   sha256=d.get("sha256"), parts=[Part(**p) for p in d.get("parts", [])])
+
+
+#: Keys of a step record's JSON form that are not notes.
+_STEP_KEYS = ("key", "outputs", "written", "seconds", "inputs", "reads", "version", "removed")
+
+
+@dataclass
+class StepRecord:
+    """A finished step: its key, what it wrote (by output name), how long it took, the keys of its inputs
+    and the config values it read (from which the runner derived the key), the step's code version, and
+    notes (SFT losses, GRPO rewards, why it was skipped, counts). In JSON the notes sit beside the other
+    fields, and ``outputs`` lists the written paths."""
+
+    key: str
+    written: dict[str, Output] = field(default_factory=dict)
+    seconds: float = 0.0
+    inputs: dict[str, str | None] = field(default_factory=dict)
+    reads: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    notes: dict[str, Any] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [o.path for o in self.written.values()]
+
+    def to_json(self) -> dict[str, Any]:
+        clash = set(self.notes) & set(_STEP_KEYS)
+        if clash:
+            raise ValueError(f"step notes may not be named {', '.join(sorted(clash))}")
+        d: dict[str, Any] = {"key": self.key, "outputs": self.outputs,
+                             "written": {n: o.to_json() for n, o in self.written.items()},
+                             "seconds": self.seconds, "inputs": self.inputs, "reads": self.reads,
+                             "version": self.version, **self.notes}
+        if self.removed:
+            d["removed"] = self.removed
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> StepRecord:
+        written = {n: Output.from_json(o) for n, o in d.get("written", {}).items()}
+        if not written:  # version 1: paths only
+            written = {Path(p).name.removesuffix(".parquet"): Output(p, kind="table" if p.endswith(".parquet") else "dir")
+                       for p in d.get("outputs", [])}
+        return cls(key=d["key"], written=written, seconds=d.get("seconds", 0.0), inputs=dict(d.get("inputs", {})),
+                   reads=dict(d.get("reads", {})), version=d.get("version", 1),
+                   notes={k: v for k, v in d.items() if k not in _STEP_KEYS}, removed=list(d.get("removed", [])))
+
+
+@dataclass
+class SourceRecord:
+    """An input of the run that is not a step (the problems, given rollouts, the initial student): its key
+    (a hash of its contents) and the config values it was read with."""
+
+    key: str
+    reads: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RoundSummary:
+    """A round at a glance: rows of each table (:data:`ROUND_TABLES` written by this run's steps), the
+    Bridge problems, the mean pass rate, and (``stagekit run``) the round's step records by short name."""
+
+    round: int
+    rows: dict[str, int]
+    bridge: int
+    pass_rate_mean: float
+    steps: dict[str, StepRecord] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"round": self.round, "rows": self.rows, "bridge": self.bridge,
+                             "pass_rate_mean": self.pass_rate_mean}
+        if self.steps is not None:
+            d["steps"] = {k: v.to_json() for k, v in self.steps.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RoundSummary:
+        steps = d.get("steps")
+        return cls(round=d["round"], rows=dict(d.get("rows", {})), bridge=d.get("bridge", 0),
+                   pass_rate_mean=d.get("pass_rate_mean", 0.0),
+                   steps=None if steps is None else {k: StepRecord.from_json(v) for k, v in steps.items()})
+
+
+@dataclass
+class Manifest:
+    """``manifest.json``: what a run directory holds and how it was made.
+
+    ``command`` (``run`` or ``plan``), ``config`` (the options, as JSON), ``versions`` (packages),
+    ``inputs`` (input files and their sha256), ``sources`` and ``steps`` (the runner's records, by full step
+    name such as ``round-0/plan``), ``rounds`` (summaries, written when the command finishes), and per
+    command: ``problems`` (run: rows, content key, where they came from), ``moved`` and ``student`` (run),
+    ``engine`` (plan). Keys this version does not know are kept in ``extra`` and written back."""
+
+    command: str
+    schema_version: int = SCHEMA_VERSION
+    created: str | None = None
+    updated: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, SourceRecord] = field(default_factory=dict)
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    rounds: list[RoundSummary] = field(default_factory=list)
+    problems: dict[str, Any] | None = None
+    moved: dict[str, Any] | None = None
+    student: str | None = None
+    engine: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {**self.extra, "command": self.command, "schema_version": self.schema_version,
+                             "config": self.config, "versions": self.versions, "inputs": self.inputs,
+                             "sources": {k: vars(v) for k, v in self.sources.items()},
+                             "steps": {k: v.to_json() for k, v in self.steps.items()}}
+        if self.rounds:
+            d["rounds"] = [r.to_json() for r in self.rounds]
+        for name in ("created", "updated", "problems", "moved", "student", "engine"):
+            if getattr(self, name) is not None:
+                d[name] = getattr(self, name)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Manifest:
+        known = {f.name for f in fields(cls)}
+        return cls(
+            command=d.get("command", ""), schema_version=d.get("schema_version", 1), created=d.get("created"),
+            updated=d.get("updated"), config=dict(d.get("config", {})), versions=dict(d.get("versions", {})),
+            inputs=dict(d.get("inputs", {})),
+            sources={k: SourceRecord(**v) for k, v in d.get("sources", {}).items()},
+            steps={k: StepRecord.from_json(v) for k, v in d.get("steps", {}).items()},
+            rounds=[RoundSummary.from_json(r) for r in d.get("rounds", [])], problems=d.get("problems"),
+            moved=d.get("moved"), student=d.get("student"), engine=d.get("engine"),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    # Read access in the JSON form's terms (``m["rounds"][0]["rows"]``), for callers that took the dict.
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_json().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_json()
+
+
+def package_versions() -> dict[str, str]:
+    """The versions a manifest records: stagekit, Python, and the packages that shape results."""
+    import platform
+    from importlib import metadata
+
+    import stagekit
+
+    out = {"stagekit": stagekit.__version__, "python": platform.python_version()}
+    for dist in ("pyarrow", "torch", "transformers", "trl"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """The manifest at ``path`` (a ``manifest.json`` or the run directory holding it). A missing or
+    unreadable manifest, or one written by a newer stagekit, is an :class:`InputError` naming the file."""
+    p = Path(path)
+    if p.is_dir() or not p.name.endswith(".json"):
+        p = p / "manifest.json"
+    if not p.is_file():
+        raise InputError(f"{p.parent}: not a stagekit run directory (no manifest.json)")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{p}: not a readable manifest ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{p}: not a readable manifest (a JSON object expected)")
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise InputError(f"{p}: manifest schema version {version!r} was written by a newer stagekit "
+                         f"(this one reads up to {SCHEMA_VERSION})")
+    try:
+        return Manifest.from_json(data)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise InputError(f"{p}: not a readable manifest ({type(e).__name__}: {e})") from None
+
+
+def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> None:
+    """Write ``manifest`` as ``path`` (a ``manifest.json`` or the run directory), atomically."""
+    p = Path(path)
+    if p.is_dir() or not p.name.endswith(".json"):
+        p = p / "manifest.json"
+    text = json.dumps(manifest.to_json(), indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write(p, text)
+
+
+# ------------------------------------------------------------------------------------------------ the directory
+
+
+class _Lock:
+    """An advisory lock (``flock``) on a directory, held through an open descriptor of it: released by
+    :meth:`release`, and by the kernel when the process ends in any way (``kill -9`` included)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform: one process at a time is up to the user
+            return
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunDirBusy(f"{path}: another stagekit process is using this directory (it holds the directory's "
+                             "lock); wait for it to finish, or choose another output directory") from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the last descriptor releases the flock
+            self.fd = None
+
+
+class RunDir:
+    """A run directory: paths, tables in and out (every file through :func:`stagekit.io.atomic_write`), the
+    manifest, the lock and the clean-up of what a killed process left."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def round_dir(self, round_: int | None) -> Path:
+        return self.path if round_ is None else self.path / f"round-{round_}"
+
+    def rel(self, p: Path) -> str:
+        return p.relative_to(self.path).as_posix()
+
+    def table_path(self, round_: int | None, name: str) -> Path:
+        """The file of a table written in one piece (``round-<r>/<name>.parquet``)."""
+        return self.round_dir(round_) / f"{name}.parquet"
+
+    def parts_path(self, round_: int | None, name: str) -> Path:
+        """The directory of a table written in parts (``round-<r>/<name>/``)."""
+        return self.round_dir(round_) / name
+
+    # -- manifest --------------------------------------------------------------------------------------
+
+    def manifest(self) -> Manifest:
+        return read_manifest(self.manifest_path)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_manifest(self.manifest_path, manifest)
+
+    # -- tables ----------------------------------------------------------------------------------------
+
+    def read_table(self, round_: int | None, name: str) -> pa.Table | None:
+        """A table of the directory (one file, or the parts of a table written in parts), or None."""
+        import pyarrow.parquet as pq
+
+        p = self.table_path(round_, name)
+        if p.is_file():
+            return pq.read_table(p)
+        d = self.parts_path(round_, name)
+        parts = sorted(d.glob("part-*.parquet")) if d.is_dir() else []
+        if parts:
+            import pyarrow as pa
+
+            return pa.concat_tables([pq.read_table(x) for x in parts], promote_options="default")
+        return None
+
+    def write_table(self, round_: int | None, name: str, table: pa.Table) -> Output:
+        """Write a table in one piece (replacing a parts directory of the same name) and describe it."""
+        import pyarrow.parquet as pq
+
+        p = self.table_path(round_, name)
+        w = atomic_write(p, lambda f: pq.write_table(table, f))
+        _remove(self.parts_path(round_, name))
+        return Output(self.rel(p), "table", table.num_rows, w.size, w.sha256)
+
+    def write_parts(self, round_: int | None, name: str, tables: Iterable[pa.Table | pa.RecordBatch]) -> Output:
+        """Write a table as parts, one per item of ``tables`` (a stream of tables or record batches), into
+        ``round-<r>/<name>/part-<i>.parquet``. The parts go to a hidden temporary directory that replaces
+        the previous one when the last part is written, so a reader sees all the old parts or all the new."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = self.parts_path(round_, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        tmp.mkdir()
+        parts: list[Part] = []
+        try:
+            for i, t in enumerate(tables):
+                t = pa.Table.from_batches([t]) if isinstance(t, pa.RecordBatch) else t
+                w = atomic_write(tmp / f"part-{i:05d}.parquet", lambda f, t=t: pq.write_table(t, f))
+                parts.append(Part(self.rel(target / w.path.name), t.num_rows, w.size, w.sha256))
+            _replace_dir(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.table_path(round_, name).unlink(missing_ok=True)
+        import hashlib
+
+        digest = hashlib.sha256("".join(f"{p.path}:{p.sha256}\n" for p in parts).encode()).hexdigest()
+        return Output(self.rel(target), "parts", sum(p.rows for p in parts), sum(p.size for p in parts), digest, parts)
+
+    def install_dir(self, round_: int | None, name: str, src: Path) -> Output:
+        """Move the directory ``src`` (written elsewhere in the run directory, e.g. a trainer's scratch
+        directory) into place as ``round-<r>/<name>/``, replacing what was there."""
+        target = self.round_dir(round_) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _replace_dir(src, target)
+        size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+        return Output(self.rel(target), "dir", None, size, None)
+
+    def remove(self, rel: str) -> None:
+        _remove(self.path / rel)
+
+    def present(self, out: Output) -> bool:
+        """Whether an output is still there as recorded (files present with their recorded sizes; a
+        directory output present). Cheap: contents are checked by :meth:`verify`."""
+        p = self.path / out.path
+        if out.kind == "dir":
+            return p.is_dir()
+        if out.kind == "parts":
+            return p.is_dir() and all((self.path / x.path).is_file() and (self.path / x.path).stat().st_size == x.size
+                                      for x in out.parts)
+        return p.is_file() and (not out.size or p.stat().st_size == out.size)
+
+    def verify(self, out: Output, step: str = "") -> None:
+        """Raise :class:`CorruptOutput` unless the output's files hold exactly what was recorded (sha256)."""
+        where = f" (written by step {step}; re-run it)" if step else ""
+        files = [(out.path, out.sha256)] if out.kind == "table" else [(x.path, x.sha256) for x in out.parts]
+        if out.kind == "dir":
+            if not (self.path / out.path).is_dir():
+                raise CorruptOutput(f"{self.path / out.path}: missing{where}")
+            return
+        for rel, digest in files:
+            p = self.path / rel
+            if not p.is_file():
+                raise CorruptOutput(f"{p}: missing{where}")
+            if digest and sha256_file(p) != digest:
+                raise CorruptOutput(f"{p}: its contents differ from what was recorded{where}")
+
+    # -- process ---------------------------------------------------------------------------------------
+
+    def lock(self) -> _Lock:
+        """Take the directory's lock (the directory must exist); raises :class:`RunDirBusy` when another
+        process holds it. Release it with ``.release()`` (or let the process end)."""
+        return _Lock(self.path)
+
+    def temporaries(self) -> list[Path]:
+        """Files and directories that a killed writer left behind (``.<name>.<random>.sk-tmp``, trainers'
+        ``.scratch-*`` directories)."""
+        found = [p for p in self.path.rglob(f".*{TEMP_SUFFIX}")]
+        found += [p for p in self.path.rglob(".scratch-*") if p.is_dir()]
+        return sorted(set(found))
+
+    def clean_temporaries(self) -> list[Path]:
+        """Remove :meth:`temporaries` (only while holding the lock: no other writer can be using them)."""
+        removed = []
+        for p in self.temporaries():
+            if p.exists():
+                _remove(p)
+                removed.append(p)
+        return removed
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def _replace_dir(src: Path, target: Path) -> None:
+    """Put directory ``src`` at ``target``: the old ``target`` is renamed aside first (one rename, so there
+    is never a half-removed directory at ``target``), then removed."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        os.replace(target, old)
+    os.replace(src, target)
+    try:
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def summarize_round(run: RunDir, round_: int, steps: Mapping[str, StepRecord], *, with_steps: bool = True) -> RoundSummary:
+    """The summary of round ``round_`` from the records of the steps this run ran or found done (full names,
+    ``round-<r>/<step>``): rows of each :data:`ROUND_TABLES` table they wrote, and from the round's
+    ``stats`` table the Bridge problems and the mean pass rate. The one place a summary is computed."""
+    import pyarrow.compute as pc
+
+    prefix = f"round-{round_}/"
+    mine = {name[len(prefix):]: rec for name, rec in steps.items() if name.startswith(prefix)}
+    written = {n: o for rec in mine.values() for n, o in rec.written.items()}
+    rows = {n: written[n].rows for n in ROUND_TABLES if n in written and written[n].rows is not None}
+    stats = run.read_table(round_, "stats")
+    bridge = int(pc.sum(stats["bridge"]).as_py() or 0) if stats is not None else 0
+    mean = float(pc.mean(stats["pass_rate"]).as_py() or 0.0) if stats is not None else 0.0
+    return RoundSummary(round_, rows, bridge, mean, mine if with_steps else None)

@@ -1,0 +1,82 @@
+"""From rollouts to stage sets, in this process: the computation ``stagekit plan`` and each round of
+``stagekit run`` make, and the part of it that the Ray engine shares (:func:`stage_sets`, applied to the
+per-problem stats that both engines compute). No I/O and no engine choice here: the engine object decides
+where :func:`plan_tables` runs (:mod:`stagekit.engine`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stagekit.io import InputError
+
+__all__ = ["STAGE_TABLES", "PlanConfig", "plan_tables", "stage_sets"]
+
+#: The tables a plan makes, in this order.
+STAGE_TABLES = ("rollouts", "stats", "sft", "rl", "drop")
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """Options of ``stagekit plan`` (and the data part of ``stagekit run``)."""
+
+    completion: str = "completion"
+    answer: str = "answer"
+    problem_id: str = "problem_id"
+    scheme: str = "zero_partial_full"
+    k: tuple[int, ...] = (1, 4, 8)
+    threads: int | None = None
+    problem_columns: tuple[str, ...] = ("prompt", "solution")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: PlanConfig fields that do not change what a plan computes (``threads``: verifier threads).
+PLAN_NOT_AFFECTING = {"threads": "verifier threads: the verdicts are the same on any number"}
+PlanConfig.NOT_AFFECTING = tuple(PLAN_NOT_AFFECTING)  # type: ignore[attr-defined]
+
+
+def plan_tables(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Table | None = None) -> dict[str, pa.Table]:
+    """Score rollouts (unless a boolean ``correct`` column is given), compute pass rates, bin into stage
+    sets, in this process. Returns ``rollouts`` (scored), ``stats`` (one row per problem, with stage columns)
+    and the ``sft``, ``rl`` and ``drop`` sets, joined with the problem columns of ``problems`` when given."""
+    from stagekit import transforms as T
+
+    if rollouts.num_rows == 0:
+        raise InputError("the rollouts are empty: no rows to plan from")
+    c = config
+    if "correct" in rollouts.column_names and pa.types.is_boolean(rollouts.schema.field("correct").type):
+        scored = rollouts
+    else:
+        scored = T.score(rollouts, completion=c.completion, answer=c.answer, threads=c.threads)
+    stats = T.pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
+    stats, sets = stage_sets(stats, c, problems)
+    return {"rollouts": scored, "stats": stats, **sets}
+
+
+def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> tuple[pa.Table, dict[str, pa.Table]]:
+    """From per-problem pass rates to the binned stats and the ``sft``, ``rl`` and ``drop`` sets, joined with
+    the problem columns of ``problems`` when given. Shared by the local and the Ray plan (the stats table
+    is one row per problem: it fits on the driver)."""
+    from stagekit import transforms as T
+
+    c = config
+    # pass@k past the most samples any problem has is null everywhere: leave those columns out.
+    max_n = pc.max(stats["n"]).as_py()
+    stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme)
+    sets = T.split_stages(stats)
+    if problems is not None:
+        if c.problem_id not in problems.column_names:
+            raise InputError(
+                f"the problems table has no {c.problem_id!r} column (columns: {', '.join(problems.column_names)})"
+            )
+        keep = [x for x in c.problem_columns if x in problems.column_names and x not in stats.column_names]
+        if c.answer in problems.column_names and c.answer not in stats.column_names and c.answer not in keep:
+            keep.append(c.answer)
+        ptab = problems.select([c.problem_id, *keep])
+        if ptab.schema.field(c.problem_id).type != stats.schema.field(c.problem_id).type:
+            ptab = ptab.set_column(0, c.problem_id, ptab[c.problem_id].cast(stats.schema.field(c.problem_id).type))
+        sets = {k: v.join(ptab, c.problem_id).sort_by(c.problem_id) for k, v in sets.items()}
+    return stats, sets
