@@ -82,5 +82,5 @@ def get_engine(name: str = "local", *, address: str | None = None, actors: int =
     if name == "ray":
         from stagekit.integrations.ray import RayEngine
 
-        return RayEngine(address=address, actors=actors, gpus=gpus)
+        return RayEngine(address=address, actors=actors, gpus=gpus, local=LocalEngine())
     raise InputError(f"unknown engine {name!r} (known: {', '.join(ENGINES)})")

@@ -15,8 +15,8 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TEMP_SUFFIX", "InputError", "Written", "atomic_write", "read_table", "sha256_file", "sha256_path",
-           "write_table"]
+__all__ = ["DURABLE", "TEMP_SUFFIX", "InputError", "Written", "atomic_write", "fsync_dir", "read_table", "sha256_file",
+           "sha256_path", "write_table"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -159,6 +159,12 @@ class _Hashing:
         return self._h.hexdigest()
 
 
+#: Whether :func:`atomic_write` makes each write durable (fsync of the file and of its directory) before it
+#: returns. Atomicity does not depend on it: a crashed or killed process leaves the old file or the new one
+#: either way; only a power loss or a kernel crash needs the fsyncs. Set it to False for scratch work and
+#: tests on slow disks.
+DURABLE = True
+
 _UMASK: int | None = None
 _UMASK_LOCK = threading.Lock()
 
@@ -177,7 +183,10 @@ def _umask() -> int:
         return _UMASK
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename into it) durable; a no-op unless :data:`DURABLE`."""
+    if not DURABLE:
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # a platform without directory file descriptors
@@ -225,12 +234,13 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
                 data(out)  # type: ignore[arg-type]
             f.flush()
             os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+            if DURABLE:
+                os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(p.parent)
+    fsync_dir(p.parent)
     return Written(p, out.size, out.hexdigest())
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stagekit.io import TEMP_SUFFIX, InputError, atomic_write, sha256_file
+from stagekit.io import TEMP_SUFFIX, InputError, atomic_write, fsync_dir, sha256_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -133,6 +133,8 @@ class StepRecord:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> StepRecord:
         written = {n: Output.from_json(o) for n, o in d.get("written", {}).items()}
+        order = {p: i for i, p in enumerate(d.get("outputs", []))}  # the write order (JSON sorts the keys)
+        written = dict(sorted(written.items(), key=lambda kv: order.get(kv[1].path, len(order))))
         if not written:  # version 1: paths only
             written = {Path(p).name.removesuffix(".parquet"): Output(p, kind="table" if p.endswith(".parquet") else "dir")
                        for p in d.get("outputs", [])}
@@ -480,14 +482,7 @@ def _replace_dir(src: Path, target: Path) -> None:
         old = target.parent / f".{target.name}.old.{secrets.token_hex(4)}{TEMP_SUFFIX}"
         os.replace(target, old)
     os.replace(src, target)
-    try:
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -56,7 +56,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.engine import LocalEngine
 from stagekit.io import InputError
 from stagekit.stagesets import PlanConfig, stage_sets
 from stagekit.transforms import as_table
@@ -467,15 +466,17 @@ def plan(
 class RayEngine:
     """The Ray engine (``--engine ray``; see :mod:`stagekit.engine`): :func:`plan` on a local Ray cluster, or
     the one at ``address``, started on first use; with ``actors``, sampling in a pool of that many Ray
-    actors that each build the generator once (``gpus`` GPUs each), otherwise in this process."""
+    actors that each build the generator once (``gpus`` GPUs each), otherwise with the ``local`` engine
+    (:func:`stagekit.engine.get_engine` passes its ``LocalEngine``)."""
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, actors: int = 0, gpus: float = 0.0) -> None:
+    def __init__(self, address: str | None = None, *, actors: int = 0, gpus: float = 0.0, local: Any = None) -> None:
         if actors < 0 or gpus < 0:
             raise InputError("ray actors and GPUs must be >= 0")
-        self.address, self.actors, self.gpus = address, actors, gpus
-        self._local = LocalEngine()
+        if not actors and local is None:
+            raise ValueError("RayEngine samples in this process without actors: give it the local engine (local=)")
+        self.address, self.actors, self.gpus, self._local = address, actors, gpus, local
 
     def plan(self, rollouts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
         return plan(rollouts, config, problems, address=self.address)
