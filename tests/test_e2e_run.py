@@ -172,3 +172,40 @@ def test_interrupted_during_rl_leaves_no_partial_output_and_resumes(tmp_path):
     skipped = set(re.findall(r"(round-\d/\w+): done earlier", p.stderr))
     assert {"round-0/measure", "round-0/plan", "round-0/bridge", "round-0/sft_data", "round-0/sft"} <= skipped
     assert (out / "round-0" / "student").is_dir() and (out / "round-1" / "stats.parquet").is_file()
+
+
+def test_kill_9_of_a_real_quick_no_train_run_resumes_to_the_same_results(quick_run, tmp_path):
+    """kill -9 of `stagekit run --quick --no-train` with the real model once round 0's measurement is done
+    (so during plan or the Bridge, at a random moment): no partial file, and the resumed run's round-0
+    tables and step keys equal the uninterrupted quick run's (`--no-train` changes which steps exist, not
+    what round 0's steps compute)."""
+    import random
+
+    from test_kill import check_directory
+
+    ref, _, _ = quick_run
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_cmd(out, "--no-train"), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    manifest = out / "manifest.json"
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        if manifest.is_file() and "round-0/measure" in json.loads(manifest.read_text()).get("steps", {}):
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it was killed: {proc.stderr.read()[-3000:]}")
+        time.sleep(0.2)
+    time.sleep(random.Random(3).uniform(0, 5))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert check_directory(out) >= 1
+    p = subprocess.run(_cmd(out, "--no-train"), env=_env(), capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "round-0/measure: done earlier" in p.stderr
+    check_directory(out)
+    a, b = json.loads(manifest.read_text())["steps"], json.loads((ref / "manifest.json").read_text())["steps"]
+    for name in ("measure", "plan", "bridge", "sft_data"):
+        assert a[f"round-0/{name}"]["key"] == b[f"round-0/{name}"]["key"], name
+    for name in ("rollouts", "stats", "sft", "rl", "drop", "bridge_rollouts", "bridge", "sft_train"):
+        assert pq.read_table(out / "round-0" / f"{name}.parquet").equals(pq.read_table(ref / "round-0" / f"{name}.parquet")), name
+    assert not list(out.rglob(".*tmp")) and not list(out.rglob(".scratch-*"))

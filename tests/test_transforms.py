@@ -722,8 +722,12 @@ def test_bridge_prompts_options():
 
 
 def test_bug_bridge_null_step():
+    """A null step is an empty step: it counts in the trace's length, adds no text, and never reads "None"."""
     t = pa.table({"prompt": ["Q"], "steps": pa.array([["a", None, "c"]], pa.list_(pa.string()))})
-    sk.bridge_prompts(t)
+    out = sk.bridge_prompts(t)
+    assert out["cut"].to_pylist() == [1, 2] and out["n_steps"].to_pylist() == [3, 3]
+    assert out["prefix"].to_pylist() == ["a", "a\n\n"]
+    assert all(p.startswith("Q\n\n") and "None" not in p and "\na\n" in p for p in out["bridge_prompt"].to_pylist())
 
 
 def select_oracle(rows: list[dict], tau: float, fits) -> dict[Any, dict[str, Any]]:
@@ -850,9 +854,14 @@ def test_select_bridge_documented_behaviour():
 
 
 def test_bug_select_bridge_null_prefix():
+    """A null prefix is an empty one: the target is the verified continuation alone, not "None" + it."""
     t = pa.table({"problem_id": [1], "cut": [1], "prefix": pa.array([None], pa.string()), "completion": ["\\boxed{4}"],
                   "correct": [True], "solution": ["S"]})
-    sk.select_bridge(t)
+    out = sk.select_bridge(t).to_pylist()
+    assert len(out) == 1
+    r = out[0]
+    assert (r["problem_id"], r["cut"], r["cut_pass_rate"], r["fallback"], r["over_cap"]) == (1, 1, 1.0, False, False)
+    assert r["target"].strip() == "\\boxed{4}" and "None" not in r["target"]
 
 
 # ============================================================================================== groups
