@@ -65,7 +65,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from stagekit.engine import get_engine
     from stagekit.pipeline import PlanConfig, plan_files
-    from stagekit.report import write_report
     from stagekit.runner import Log
 
     try:
@@ -83,7 +82,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     engine = get_engine(args.engine, address=args.address)
     m = plan_files(args.rollouts, args.out, config, args.problems, engine=engine, log=Log(enabled=False))
-    report = write_report(args.out)
+    report = Path(args.out) / "report.html"
     r = m.rounds[0]
     rows = r.rows
     print(f"planned {rows['rollouts']} rollouts of {rows['stats']} problems in {time.perf_counter() - t0:.1f} s")

@@ -29,7 +29,7 @@ from stagekit.config import RunConfig
 from stagekit.engine import Engine, get_engine
 from stagekit.inputs import PROBLEMS, Inputs, load_problems
 from stagekit.rundir import Manifest, package_versions, summarize_round
-from stagekit.runner import Done, Log, Runner, Value, config_json, table_hash
+from stagekit.runner import Done, Log, Ref, Runner, Value, config_json, table_hash
 from stagekit.steps import BRIDGE, CFT_BUILTIN, CFT_CRITIC, MEASURE, MEASURE_GIVEN, PLAN, RL, SFT, SFT_DATA
 from stagekit.students import STUDENT, Student, make_generator
 
@@ -75,11 +75,11 @@ def execute(rn: Runner, cfg: RunConfig) -> Manifest:
             break
         bridge = rn.run(BRIDGE, round=r, inputs={"plan": plan, "student": student})
         sft_data = rn.run(SFT_DATA, round=r, inputs={"plan": plan, "bridge": bridge, "cft": cft})
-        sft_inputs = {"sft_data": sft_data, "student": student}
+        sft_inputs: dict[str, Ref | None] = {"sft_data": sft_data, "student": student}
         sft = rn.run(SFT, round=r, inputs=sft_inputs)
         after_sft = _trained(rn, sft, "sft-model", student)
 
-        def rebuild(r: int = r, sft_inputs: dict = sft_inputs) -> None:
+        def rebuild(r: int = r, sft_inputs: dict[str, Ref | None] = sft_inputs) -> None:
             rn.run(SFT, round=r, inputs=sft_inputs, force=True)
 
         rl = rn.run(RL, round=r, inputs={"plan": plan, "sft": sft, "student": after_sft}, args={"rebuild": rebuild})

@@ -11,18 +11,20 @@ reads.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from stagekit.engine import Engine, LocalEngine
 from stagekit.io import InputError, read_table, sha256_path
+from stagekit.report import histogram, write_report
 from stagekit.rundir import Manifest, RunDir, package_versions, summarize_round
 from stagekit.runner import Log, Runner, StepContext, config_json, step
 from stagekit.stagesets import STAGE_TABLES, PlanConfig, stage_sets
 
-__all__ = ["PLAN_STEP", "STAGE_TABLES", "InputError", "PlanConfig", "RunDir", "histogram", "plan", "plan_files", "stage_sets"]
+__all__ = ["PLAN_STEP", "STAGE_TABLES", "InputError", "PlanConfig", "RunDir", "histogram", "plan", "plan_files",
+           "stage_sets"]
 
 
 def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Table | None = None, *,
@@ -44,7 +46,8 @@ def PLAN_STEP(ctx: StepContext) -> None:
     """``stagekit plan``'s one step: the stage tables of the given rollouts (and problems), on the engine."""
     assert ctx.engine is not None
     problems = ctx.value("problems") if ctx.has("problems") else None
-    tables = ctx.engine.plan(ctx.value("rollouts"), ctx.cfg, problems)
+    config: Any = ctx.cfg  # the PlanConfig, as this step may read it
+    tables = ctx.engine.plan(ctx.value("rollouts"), config, problems)
     for name in STAGE_TABLES:
         ctx.write(name, tables[name])
 
@@ -57,10 +60,12 @@ def plan_files(
     *,
     engine: Engine | None = None,
     log: Log | None = None,
+    report: bool = True,
 ) -> Manifest:
     """``stagekit plan``: read rollouts (and optionally problems), plan on ``engine`` (default: this
     process), write the run directory ``out`` (refused when it is not empty and not a ``stagekit plan``
-    directory) and its manifest; returns the manifest."""
+    directory), its manifest and (``report``) ``report.html``, all while holding the directory's lock;
+    returns the manifest."""
     rp = Path(rollouts_path)
     rollouts = read_table(rp)
     if rollouts.num_rows == 0:
@@ -70,7 +75,8 @@ def plan_files(
             raise InputError(f"{rp}: missing column {col!r} (columns: {', '.join(rollouts.column_names)})")
     problems = read_table(problems_path) if problems_path else None
     if engine is not None and not isinstance(engine, Engine):
-        raise TypeError(f"plan_files: engine must be an engine object (stagekit.engine.get_engine(name)), not {engine!r}")
+        raise TypeError(f"plan_files: engine must be an engine object (stagekit.engine.get_engine(name)), "
+                        f"not {engine!r}")
     eng = engine or LocalEngine()
     with Runner(out, command="plan", config=config, log=log, engine=eng, flag="-o") as rn:
         files = {str(rp): sha256_path(rp)}
@@ -85,14 +91,6 @@ def plan_files(
         rn.run(PLAN_STEP, round=0, inputs=given)
         m.rounds = [summarize_round(rn.dir, 0, rn.current, with_steps=False)]
         rn.save()
+        if report:
+            write_report(out)
     return m
-
-
-def histogram(values: Sequence[float], bins: int = 10) -> list[int]:
-    """Counts of pass rates in ``bins`` equal bins over [0, 1] (1.0 falls in the last)."""
-    counts = [0] * bins
-    for v in values:
-        if v is not None:
-            counts[min(int(v * bins), bins - 1)] += 1
-    return counts
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ import pyarrow.compute as pc
 from stagekit.io import atomic_write
 from stagekit.rundir import Manifest, RunDir, StepRecord
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["build_report", "histogram", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d232b;
@@ -108,6 +109,15 @@ def _grouped_bars(labels: list[str], series: dict[str, list[float]], title: str,
     return "".join(parts)
 
 
+def histogram(values: Sequence[float], bins: int = 10) -> list[int]:
+    """Counts of pass rates in ``bins`` equal bins over [0, 1] (1.0 falls in the last)."""
+    counts = [0] * bins
+    for v in values:
+        if v is not None:
+            counts[min(int(v * bins), bins - 1)] += 1
+    return counts
+
+
 def _pass_rate_chart(stats: pa.Table, round_: int) -> str:
     rates = stats["pass_rate"].to_pylist()
     ns = set(stats["n"].to_pylist())
@@ -117,8 +127,6 @@ def _pass_rate_chart(stats: pa.Table, round_: int) -> str:
         labels = [f"{c}/{n}" for c in range(n + 1)]
         values = [counts.get(c, 0) for c in range(n + 1)]
     else:
-        from stagekit.pipeline import histogram
-
         values = histogram(rates, 10)
         labels = [f"{i / 10:.1f}" for i in range(10)]
     return _bar_chart(labels, values, f"Round {round_}: problems by pass rate")

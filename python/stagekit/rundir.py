@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROUND_TABLES", "SCHEMA_VERSION", "CorruptOutput", "Manifest", "Output", "Part", "RoundSummary", "RunDir",
-    "RunDirBusy", "SourceRecord", "StepRecord", "package_versions", "read_manifest", "summarize_round",
+    "RunDirBusy", "RunLock", "SourceRecord", "StepRecord", "package_versions", "read_manifest", "summarize_round",
     "write_manifest",
 ]
 
@@ -293,7 +293,7 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> None:
 # ------------------------------------------------------------------------------------------------ the directory
 
 
-class _Lock:
+class RunLock:
     """An advisory lock (``flock``) on a directory, held through an open descriptor of it: released by
     :meth:`release`, and by the kernel when the process ends in any way (``kill -9`` included)."""
 
@@ -391,9 +391,13 @@ class RunDir:
         tmp.mkdir()
         parts: list[Part] = []
         try:
-            for i, t in enumerate(tables):
-                t = pa.Table.from_batches([t]) if isinstance(t, pa.RecordBatch) else t
-                w = atomic_write(tmp / f"part-{i:05d}.parquet", lambda f, t=t: pq.write_table(t, f))
+            for i, item in enumerate(tables):
+                t: pa.Table = pa.Table.from_batches([item]) if isinstance(item, pa.RecordBatch) else item
+
+                def write(f: Any, t: pa.Table = t) -> None:
+                    pq.write_table(t, f)
+
+                w = atomic_write(tmp / f"part-{i:05d}.parquet", write)
                 parts.append(Part(self.rel(target / w.path.name), t.num_rows, w.size, w.sha256))
             _replace_dir(tmp, target)
         except BaseException:
@@ -445,10 +449,10 @@ class RunDir:
 
     # -- process ---------------------------------------------------------------------------------------
 
-    def lock(self) -> _Lock:
+    def lock(self) -> RunLock:
         """Take the directory's lock (the directory must exist); raises :class:`RunDirBusy` when another
         process holds it. Release it with ``.release()`` (or let the process end)."""
-        return _Lock(self.path)
+        return RunLock(self.path)
 
     def temporaries(self) -> list[Path]:
         """Files and directories that a killed writer left behind (``.<name>.<random>.sk-tmp``, trainers'
@@ -496,7 +500,7 @@ def summarize_round(run: RunDir, round_: int, steps: Mapping[str, StepRecord], *
     prefix = f"round-{round_}/"
     mine = {name[len(prefix):]: rec for name, rec in steps.items() if name.startswith(prefix)}
     written = {n: o for rec in mine.values() for n, o in rec.written.items()}
-    rows = {n: written[n].rows for n in ROUND_TABLES if n in written and written[n].rows is not None}
+    rows = {n: int(written[n].rows or 0) for n in ROUND_TABLES if n in written and written[n].rows is not None}
     stats = run.read_table(round_, "stats")
     bridge = int(pc.sum(stats["bridge"]).as_py() or 0) if stats is not None else 0
     mean = float(pc.mean(stats["pass_rate"]).as_py() or 0.0) if stats is not None else 0.0

@@ -33,6 +33,7 @@ temporary files a killed process left.
 from __future__ import annotations
 
 import contextlib
+import os
 import datetime as _dt
 import functools
 import hashlib
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stagekit.io import TEMP_SUFFIX, InputError
-from stagekit.rundir import Manifest, Output, RunDir, SourceRecord, StepRecord
+from stagekit.rundir import Manifest, Output, RunDir, SourceRecord, StepRecord, RunLock
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from stagekit.engine import Engine
 
 __all__ = [
-    "ConfigView", "Done", "Log", "Runner", "Source", "Step", "StepContext", "UndeclaredRead", "Value", "field_names",
+    "ConfigView", "Done", "Log", "Ref", "Runner", "Source", "Step", "StepContext", "UndeclaredRead", "Value", "field_names",
     "source", "stable_hash", "step", "table_hash",
 ]
 
@@ -379,7 +380,9 @@ def _jsonable(v: Any) -> Any:
 
 def config_json(config: Any) -> dict[str, Any]:
     """A config dataclass as JSON (tuples as lists)."""
-    return {k: _jsonable(v) for k, v in asdict(config).items()} if is_dataclass(config) else dict(config)
+    if is_dataclass(config) and not isinstance(config, type):
+        return {k: _jsonable(v) for k, v in asdict(config).items()}
+    return dict(config)
 
 
 class Runner:
@@ -394,7 +397,7 @@ class Runner:
     directory this runner created and left empty is removed).
     """
 
-    def __init__(self, out: str | Path, *, command: str, config: Any, free: Iterable[str] | None = None, log: Log | None = None,
+    def __init__(self, out: str | os.PathLike[str], *, command: str, config: Any, free: Iterable[str] | None = None, log: Log | None = None,
                  engine: Engine | None = None, generator_factory: Callable[[Any, Any], Any] | None = None,
                  trainer: Any = None, flag: str = "--out"):
         self.dir = RunDir(out)
@@ -411,7 +414,7 @@ class Runner:
         self._check_kind(flag)
         self.created = not self.dir.path.exists()
         self.dir.path.mkdir(parents=True, exist_ok=True)
-        self._lock = self.dir.lock()
+        self._lock: RunLock | None = self.dir.lock()
         try:
             self._check_kind(flag)  # again, now that no one else can change it
             if self.dir.clean_temporaries():

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["TrlTrainer", "Trainer"]
 
 #: Options every trl trainer gets (device options from :func:`_device`: CPU settings only without a GPU).
-_COMMON = {"report_to": "none", "logging_steps": 1, "save_strategy": "no"}
+_COMMON: dict[str, Any] = {"report_to": "none", "logging_steps": 1, "save_strategy": "no"}
 
 
 class Trainer(Protocol):
@@ -85,7 +85,8 @@ class TrlTrainer:
                           max_completion_length=c.grpo_max_completion_length, beta=0.0, temperature=c.temperature,
                           learning_rate=c.grpo_learning_rate, seed=c.seed, reward_weights=[1.0, 0.1],
                           disable_tqdm=not c.progress, **_device(), **_COMMON)
-        trainer = GRPOTrainer(model=model, reward_funcs=rec.wrap([accuracy_reward, format_reward]), args=args,
+        rewards: Any = rec.wrap([accuracy_reward, format_reward])
+        trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args,
                               train_dataset=to_dataset(problems), processing_class=tok, callbacks=[rec.callback()])
         trainer.train()
         rec.flush()
