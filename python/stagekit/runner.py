@@ -138,6 +138,10 @@ class ConfigView:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a config view is read-only")
 
+    def fork(self) -> ConfigView:
+        """The same view with its own record of the fields read (``accessed``)."""
+        return ConfigView(self._cfg, self._allowed, self._where)
+
     def __reduce__(self) -> Any:
         return (ConfigView, (self._cfg, self._allowed, self._where))
 
@@ -243,10 +247,10 @@ class _GeneratorSlot:
                 getattr(cfg, name)
             return self.generator
         self.generator = self.ident = None
-        before = set(cfg.accessed)
         log(f"loading {getattr(spec, 'kind', '')} generator: {getattr(spec, 'model', spec)}")
-        gen = self.factory(spec, cfg)
-        self.ident, self.reads, self.generator = spec, tuple(sorted(cfg.accessed - before)), gen
+        tracked = cfg.fork()
+        gen = self.factory(spec, tracked)
+        self.ident, self.reads, self.generator = spec, tuple(sorted(tracked.accessed)), gen
         return gen
 
 
