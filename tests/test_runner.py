@@ -340,6 +340,30 @@ def test_steps_read_only_their_inputs_tables_and_write_only_their_declared_outpu
             rn.run(b, round=0)
 
 
+def test_a_step_writes_a_table_in_parts_and_the_next_reads_it(tmp_path):
+    cfg = _cfg(tmp_path / "run")
+    t = pa.table({"x": list(range(7))})
+
+    @step("stream", writes=("rows",))
+    def stream(ctx):
+        ctx.write_parts("rows", (t.slice(i, 2) for i in range(0, 7, 2)))
+
+    @step("count", takes=("stream",), writes=("n",))
+    def count(ctx):
+        ctx.write("n", pa.table({"n": [ctx.read("rows").num_rows]}))
+
+    with Runner(cfg.out, command="run", config=cfg) as rn:
+        done = rn.run(stream, round=0)
+        out = done.record.written["rows"]
+        assert out.kind == "parts" and out.rows == 7 and len(out.parts) == 4
+        assert rn.run(count, round=0, inputs={"stream": done}).record.written["n"].rows == 1
+    assert pq.read_table(tmp_path / "run" / "round-0" / "n.parquet")["n"].to_pylist() == [7]
+    rec = read_manifest(tmp_path / "run").steps["round-0/stream"]
+    assert [p.rows for p in rec.written["rows"].parts] == [2, 2, 2, 1]  # recorded per part
+    with Runner(cfg.out, command="run", config=cfg) as rn:  # found done: its parts are all there
+        assert rn.is_done(stream, 0, rn.run(stream, round=0).key) is not None
+
+
 def test_keys_come_from_reads_inputs_and_version(tmp_path):
     cfg = _cfg(tmp_path / "run")
     calls = []

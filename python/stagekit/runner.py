@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stagekit.io import TEMP_SUFFIX, InputError
-from stagekit.rundir import Manifest, Output, RunDir, SourceRecord, StepRecord, RunLock
+from stagekit.rundir import SCHEMA_VERSION, Manifest, Output, RunDir, RunLock, SourceRecord, StepRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -401,9 +401,9 @@ class Runner:
     directory this runner created and left empty is removed).
     """
 
-    def __init__(self, out: str | os.PathLike[str], *, command: str, config: Any, free: Iterable[str] | None = None, log: Log | None = None,
-                 engine: Engine | None = None, generator_factory: Callable[[Any, Any], Any] | None = None,
-                 trainer: Any = None, flag: str = "--out"):
+    def __init__(self, out: str | os.PathLike[str], *, command: str, config: Any, free: Iterable[str] | None = None,
+                 log: Log | None = None, engine: Engine | None = None,
+                 generator_factory: Callable[[Any, Any], Any] | None = None, trainer: Any = None, flag: str = "--out"):
         self.dir = RunDir(out)
         if free is None:
             free = getattr(type(config), "NOT_AFFECTING", ())
@@ -437,7 +437,8 @@ class Runner:
         if self.dir.manifest_path.is_file():
             m = self.dir.manifest()
             if m.command != self.command:
-                raise InputError(f"{p}: holds a `stagekit {m.command}` output, not a {self.command}; choose another {flag}")
+                raise InputError(f"{p}: holds a `stagekit {m.command}` output, not a {self.command}; "
+                                 f"choose another {flag}")
             return
         if p.exists() and not p.is_dir():
             raise InputError(f"{p}: exists and is not a directory; choose another {flag}")
@@ -462,7 +463,7 @@ class Runner:
 
     def save(self) -> None:
         """Write the manifest (atomically), stamped with the time."""
-        self.manifest.schema_version = max(self.manifest.schema_version, 2)
+        self.manifest.schema_version = SCHEMA_VERSION
         self.manifest.created = self.manifest.created or _now()
         self.manifest.updated = _now()
         self.dir.write_manifest(self.manifest)
