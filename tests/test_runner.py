@@ -585,9 +585,6 @@ def test_atomic_write_leaves_the_old_file_on_error(tmp_path):
 def test_atomic_write_keeps_the_mode_and_respects_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        import stagekit.io as skio
-
-        skio._UMASK = None  # read it again
         new = atomic_write(tmp_path / "new.txt", "x").path
         assert new.stat().st_mode & 0o777 == 0o640
         (tmp_path / "shared.txt").write_text("x")
@@ -596,7 +593,6 @@ def test_atomic_write_keeps_the_mode_and_respects_the_umask(tmp_path):
         assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
-        skio._UMASK = None
 
 
 def test_concurrent_writers_of_one_file_never_leave_a_mixed_file(tmp_path):

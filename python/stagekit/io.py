@@ -165,22 +165,22 @@ class _Hashing:
 #: tests on slow disks.
 DURABLE = True
 
-_UMASK: int | None = None
 _UMASK_LOCK = threading.Lock()
 
 
 def _umask() -> int:
-    """The process's umask, read once: from ``/proc`` where it is shown, else by setting and restoring it."""
-    global _UMASK
+    """The process's umask now: from ``/proc`` where it is shown, else by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     with _UMASK_LOCK:
-        if _UMASK is None:
-            try:
-                status = Path("/proc/self/status").read_text()
-                _UMASK = int(next(x for x in status.splitlines() if x.startswith("Umask:")).split()[1], 8)
-            except (OSError, StopIteration, ValueError, IndexError):
-                _UMASK = os.umask(0o022)
-                os.umask(_UMASK)
-        return _UMASK
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def fsync_dir(path: Path) -> None:

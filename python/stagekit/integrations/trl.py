@@ -282,24 +282,16 @@ def combine(*weighted: tuple[RewardFunc, float], name: str = "combined") -> Rewa
 
 
 def _write_parquet_atomically(table: pa.Table, final: Path) -> None:
-    """Write ``table`` to ``final`` through a uniquely named temporary file in the same directory, fsync
-    and rename; the temporary file is removed on any error; the file mode follows the umask.
-    (One small function, to be replaced by ``stagekit.io``'s shared atomic write.)"""
+    """Write a new part ``final`` with :func:`stagekit.io.atomic_write` (a uniquely named temporary file in
+    the same directory, fsync, rename; removed on any error; the mode follows the umask). A recorder never
+    overwrites a part."""
     import pyarrow.parquet as pq
 
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if final.exists():
-            raise FileExistsError(f"{final} exists; a recorder never overwrites a part")
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from stagekit.io import atomic_write
+
+    if final.exists():
+        raise FileExistsError(f"{final} exists; a recorder never overwrites a part")
+    atomic_write(final, lambda f: pq.write_table(table, f))
 
 
 class _Batch:
