@@ -54,6 +54,9 @@ pub fn choice_letter(normalized: &str, strict: bool) -> Option<char> {
 }
 
 /// Parse an extracted answer.
+///
+/// The answer is at most [`crate::guard::MAX_DEPTH`] deep, and so is the recursion that drops it: on a
+/// small thread stack, parse and drop it within [`crate::guard::entry`].
 pub fn parse_answer(raw: &str) -> PResult<Answer> {
     let s = normalize(raw);
     parse_normalized(&s)
@@ -328,7 +331,7 @@ fn closing_of_first(toks: &[Tok]) -> Option<usize> {
 }
 
 pub fn parse_tokens(toks: &[Tok]) -> PResult<Answer> {
-    crate::deep(|| parse_tokens_inner(toks))
+    crate::guard::recurse(|| parse_tokens_inner(toks)).unwrap_or(Err(ParseError::TooDeep))
 }
 
 fn parse_tokens_inner(toks: &[Tok]) -> PResult<Answer> {
@@ -547,6 +550,10 @@ fn flip(r: Rel) -> Rel {
 /// The intervals an answer denotes, where it denotes intervals: `(a, b]`, `[a, b]`, a union, an
 /// inequality, or a list of those (`x < 1 or x > 2`).
 pub fn to_intervals(a: &Answer) -> Option<Vec<Interval>> {
+    crate::guard::recurse(|| to_intervals_inner(a)).ok().flatten()
+}
+
+fn to_intervals_inner(a: &Answer) -> Option<Vec<Interval>> {
     match a {
         Answer::Intervals(v) => Some(v.clone()),
         Answer::Tuple { open, close, items } if items.len() == 2 => {

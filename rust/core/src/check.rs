@@ -1,9 +1,10 @@
 //! The verdict on one (completion, gold) pair, and the batch form over many pairs with rayon.
 
-use crate::answer::{choice_letter, parse_answer, Answer};
+use crate::answer::{choice_letter, parse_normalized, Answer};
 use crate::equiv::{equivalent, Decision, Options};
-use crate::extract::{extract_answer, extract_gold};
-use crate::normalize::normalize;
+use crate::extract::{extract_answer, extract_gold, MAX_ANSWER_BYTES};
+use crate::guard;
+use crate::normalize::normalize_text;
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,7 +56,19 @@ impl Verdict {
 /// assert_eq!(v.status, Status::Correct);
 /// assert_eq!(v.predicted.as_deref(), Some("\\dfrac{3}{4}"));
 /// ```
+///
+/// Where any step reaches the depth limit of [`crate::guard`], the status is `Unparseable`.
 pub fn check(completion: &str, gold: &str, opts: &Options) -> Verdict {
+    guard::entry(|| {
+        let (mut v, too_deep) = guard::watch(|| check_inner(completion, gold, opts));
+        if too_deep {
+            v.status = Status::Unparseable;
+        }
+        v
+    })
+}
+
+fn check_inner(completion: &str, gold: &str, opts: &Options) -> Verdict {
     let gold_ans = extract_gold(gold);
     let Some(pred) = extract_answer(completion) else {
         return Verdict { status: Status::NoAnswer, predicted: None, gold: gold_ans };
@@ -71,27 +84,44 @@ pub fn check(completion: &str, gold: &str, opts: &Options) -> Verdict {
 /// assert_eq!(compare("3+2x", "2x+3", &Options::default()), Status::Correct);
 /// assert_eq!(compare("(3,-1)", "(-1,3)", &Options::default()), Status::Incorrect);
 /// ```
+///
+/// Answers longer than [`MAX_ANSWER_BYTES`] (the cap extraction applies) are `Unparseable`, and so are
+/// answers nested deeper than the limit of [`crate::guard`], unless both sides are the same text.
 pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
-    if gold.trim().is_empty() {
+    if gold.trim().is_empty() || pred.len() > MAX_ANSWER_BYTES || gold.len() > MAX_ANSWER_BYTES {
         return Status::Unparseable;
     }
-    let np = normalize(pred);
-    let ng = normalize(gold);
+    guard::entry(|| match guard::watch(|| compare_inner(pred, gold, opts)) {
+        ((status, _), false) | ((status, true), true) => status,
+        ((_, false), true) => Status::Unparseable,
+    })
+}
+
+/// The status, and whether the two sides are the same text once normalised (decided without any walk
+/// that could reach the depth limit).
+fn compare_inner(pred: &str, gold: &str, opts: &Options) -> (Status, bool) {
+    // Each side is normalised once (`normalize` is idempotent, so parsing needs no second pass).
+    let np = normalize_text(pred);
+    let ng = normalize_text(gold);
     if squash(&np) == squash(&ng) {
-        return Status::Correct;
+        return (Status::Correct, true);
     }
-    if let Some(g) = choice_letter(&ng, true) {
+    (decide(&np, &ng, opts), false)
+}
+
+fn decide(np: &str, ng: &str, opts: &Options) -> Status {
+    if let Some(g) = choice_letter(ng, true) {
         // A gold that is a bare letter is a multiple-choice key.
-        return match choice_letter(&np, false) {
+        return match choice_letter(np, false) {
             Some(p) if p == g => Status::Correct,
             _ => Status::Incorrect,
         };
     }
-    let gold_a = match parse_answer(&ng) {
+    let gold_a = match parse_normalized(ng) {
         Ok(a) => a,
         Err(_) => return Status::Unparseable,
     };
-    let pred_a = match parse_answer(&np) {
+    let pred_a = match parse_normalized(np) {
         Ok(a) => a,
         Err(_) => return Status::Unparseable,
     };
@@ -100,7 +130,7 @@ pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
         return Status::Correct;
     }
     if let (Answer::Text(_), _) | (_, Answer::Text(_)) = (&pred_a, &gold_a) {
-        if np.eq_ignore_ascii_case(&ng) {
+        if np.eq_ignore_ascii_case(ng) {
             return Status::Correct;
         }
     }

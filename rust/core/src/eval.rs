@@ -95,7 +95,7 @@ impl Exact {
 
     /// Evaluate exactly; variables take their values from `env`.
     pub fn eval(&mut self, e: &Expr, env: &Env<Q>) -> EResult<Q> {
-        crate::deep(|| self.eval_inner(e, env))
+        crate::guard::recurse(|| self.eval_inner(e, env)).unwrap_or(Err(EvalError::Overflow))
     }
 
     fn eval_inner(&mut self, e: &Expr, env: &Env<Q>) -> EResult<Q> {
@@ -266,7 +266,7 @@ impl Exact {
 /// Evaluate in complex floating point; variables take their values from `env`. Never fails: undefined
 /// results are NaN, overflows are infinite.
 pub fn numeric(e: &Expr, env: &Env<C>) -> C {
-    crate::deep(|| numeric_inner(e, env))
+    crate::guard::recurse(|| numeric_inner(e, env)).unwrap_or(C::new(f64::NAN, f64::NAN))
 }
 
 fn numeric_inner(e: &Expr, env: &Env<C>) -> C {

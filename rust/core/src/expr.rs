@@ -1,8 +1,10 @@
 //! Tokens and expressions: a small recursive-descent parser for the LaTeX and plain-text math that
 //! reasoning models write in final answers.
 //!
-//! Bounded by construction: at most [`MAX_TOKENS`] tokens and [`MAX_DEPTH`] levels of nesting, so parse
-//! time and stack use are bounded whatever the input.
+//! Bounded by construction: at most [`MAX_TOKENS`] tokens and [`MAX_DEPTH`] levels of nesting (the one
+//! limit of [`crate::guard`], which every recursive step of the parser goes through), so parse time and
+//! stack use are bounded whatever the input; an expression is never deeper than the limit either, so
+//! the walks over it (evaluation, cloning, comparison) are bounded too.
 
 use num_bigint::BigInt;
 use num_rational::BigRational as Q;
@@ -11,8 +13,8 @@ use std::fmt;
 
 /// Longest token stream the parser accepts.
 pub const MAX_TOKENS: usize = 4096;
-/// Deepest nesting (brackets, fractions, exponents) the parser accepts.
-pub const MAX_DEPTH: usize = 1024;
+/// Deepest nesting (brackets, fractions, exponents) the parser accepts: the guard's one limit.
+pub use crate::guard::MAX_DEPTH;
 /// Longest digit string accepted in one numeric literal.
 pub const MAX_LITERAL_DIGITS: usize = 6000;
 
@@ -141,8 +143,36 @@ impl Expr {
         });
     }
 
+    /// Visit every node, parent first. A walk that would pass the depth limit stops there (and the
+    /// verdict of the pair is then `unparseable`, see [`crate::guard::watch`]).
     pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
-        crate::deep(|| self.walk_inner(f))
+        let _ = crate::guard::recurse(|| self.walk_inner(f));
+    }
+
+    /// Whether the expression is at most `levels` deep (an iterative walk: no recursion).
+    pub fn depth_at_most(&self, levels: usize) -> bool {
+        let mut stack: Vec<(&Expr, usize)> = vec![(self, 1)];
+        while let Some((e, d)) = stack.pop() {
+            if d > levels {
+                return false;
+            }
+            match e {
+                Expr::Neg(a) | Expr::Func(_, a) | Expr::Fact(a) | Expr::Percent(a) => stack.push((a, d + 1)),
+                Expr::Add(v) | Expr::Mul(v) => stack.extend(v.iter().map(|x| (x, d + 1))),
+                Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) | Expr::Pm(a, b) => {
+                    stack.push((a, d + 1));
+                    stack.push((b, d + 1));
+                }
+                Expr::Log(b, a) => {
+                    if let Some(b) = b {
+                        stack.push((b, d + 1));
+                    }
+                    stack.push((a, d + 1));
+                }
+                _ => {}
+            }
+        }
+        true
     }
 
     fn walk_inner(&self, f: &mut impl FnMut(&Expr)) {
@@ -198,6 +228,10 @@ fn split_first_pm(e: &Expr) -> Option<(Expr, Expr)> {
         if *done {
             return e.clone();
         }
+        // Past the depth limit the copy is left as it is (and the verdict is `unparseable`).
+        crate::guard::recurse(|| go_inner(e, plus, done)).unwrap_or_else(|_| e.clone())
+    }
+    fn go_inner(e: &Expr, plus: bool, done: &mut bool) -> Expr {
         match e {
             Expr::Pm(a, b) => {
                 *done = true;
@@ -435,14 +469,13 @@ pub fn parse_number(s: &str) -> PResult<Expr> {
 pub struct Parser<'a> {
     toks: &'a [Tok],
     pos: usize,
-    depth: usize,
     /// A digit left over after `\frac34` took its first digit.
     pending_digits: Option<String>,
 }
 
 impl<'a> Parser<'a> {
     pub fn new(toks: &'a [Tok]) -> Self {
-        Parser { toks, pos: 0, depth: 0, pending_digits: None }
+        Parser { toks, pos: 0, pending_digits: None }
     }
 
     /// Parse the whole token slice as one expression.
@@ -457,6 +490,11 @@ impl<'a> Parser<'a> {
         let e = p.sum()?;
         if p.pending_digits.is_some() || p.pos < toks.len() {
             return Err(ParseError::Unexpected(format!("{:?}", p.peek())));
+        }
+        // Chains built by loops (`a/b/c`, `3!!`) nest without recursing; no expression is deeper than
+        // the limit, so every walk over it (and its clone, comparison and drop) stays bounded.
+        if !e.depth_at_most(MAX_DEPTH.saturating_sub(crate::guard::depth())) {
+            return Err(ParseError::TooDeep);
         }
         Ok(e)
     }
@@ -478,26 +516,31 @@ impl<'a> Parser<'a> {
         t
     }
 
-    fn enter(&mut self) -> PResult<()> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            Err(ParseError::TooDeep)
-        } else {
-            Ok(())
-        }
+    /// Parse one level of nesting deeper, through the guard (see [`crate::guard`]).
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        crate::guard::recurse(|| f(self)).unwrap_or(Err(ParseError::TooDeep))
     }
 
-    fn leave(&mut self) {
-        self.depth -= 1;
+    /// One more link of a chain that a loop builds (`a/b/c`, `3!!`): `links` links nest that deep.
+    fn chain(&self, links: usize) -> PResult<()> {
+        crate::guard::fits(links).map_err(|_| ParseError::TooDeep)
+    }
+
+    /// [`mul`] onto `acc` nests one level unless `acc` is already a product.
+    fn link(&self, acc: &Expr, links: &mut usize) -> PResult<()> {
+        if !matches!(acc, Expr::Mul(_)) {
+            *links += 1;
+            self.chain(*links)?;
+        }
+        Ok(())
     }
 
     /// sum := ['+'|'-'|'\pm'] term (('+'|'-'|'\pm'|'\mp') term)*
     fn sum(&mut self) -> PResult<Expr> {
-        crate::deep(|| self.sum_inner())
+        self.nested(|p| p.sum_inner())
     }
 
     fn sum_inner(&mut self) -> PResult<Expr> {
-        self.enter()?;
         let mut terms: Vec<Expr> = Vec::new();
         let mut sign = 1i8;
         let mut lead_pm = false;
@@ -523,14 +566,12 @@ impl<'a> Parser<'a> {
                 self.bump();
                 let rest = self.sum()?;
                 let left = if terms.len() == 1 { terms.pop().unwrap() } else { Expr::Add(terms) };
-                self.leave();
                 return Ok(Expr::Pm(Box::new(left), Box::new(rest)));
             } else {
                 break;
             }
         }
         let e = if terms.len() == 1 { terms.pop().unwrap() } else { Expr::Add(terms) };
-        self.leave();
         Ok(if lead_pm { Expr::Pm(Box::new(Expr::int(0)), Box::new(e)) } else { e })
     }
 
@@ -540,9 +581,12 @@ impl<'a> Parser<'a> {
             && !matches!(self.toks.get(self.pos + 1), Some(Tok::Op(b'^' | b'!' | b'_')));
         let mut acc = self.signed_factor()?;
         let mut n_factors = 1;
+        // Levels the loop has wrapped around the first factor (`a/b/c` nests; `abc` stays flat).
+        let mut links = 0;
         loop {
             if self.pending_digits.is_some() {
                 let f = self.power()?;
+                self.link(&acc, &mut links)?;
                 acc = mul(acc, f);
                 n_factors += 1;
                 continue;
@@ -551,12 +595,15 @@ impl<'a> Parser<'a> {
                 Some(Tok::Op(b'*')) => {
                     self.bump();
                     let f = self.signed_factor()?;
+                    self.link(&acc, &mut links)?;
                     acc = mul(acc, f);
                     n_factors += 1;
                 }
                 Some(Tok::Op(b'/')) => {
                     self.bump();
                     let f = self.signed_factor()?;
+                    links += 1;
+                    self.chain(links)?;
                     acc = Expr::Div(Box::new(acc), Box::new(f));
                     n_factors += 1;
                 }
@@ -571,6 +618,7 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                     }
+                    self.link(&acc, &mut links)?;
                     acc = mul(acc, f);
                     n_factors += 1;
                 }
@@ -583,13 +631,14 @@ impl<'a> Parser<'a> {
     fn signed_factor(&mut self) -> PResult<Expr> {
         if self.peek_op(b'-') {
             self.bump();
-            self.enter()?;
-            let f = crate::deep(|| self.signed_factor())?;
-            self.leave();
+            let f = self.nested(|p| p.signed_factor())?;
             return Ok(Expr::Neg(Box::new(f)));
         }
         if self.peek_op(b'+') {
-            self.bump();
+            // `++-+1`: unary plus changes nothing (a loop, not a recursion).
+            while self.peek_op(b'+') {
+                self.bump();
+            }
             return self.signed_factor();
         }
         self.power()
@@ -600,13 +649,14 @@ impl<'a> Parser<'a> {
         let base = self.postfix()?;
         if self.peek_op(b'^') {
             self.bump();
-            self.enter()?;
-            let exp = self.exponent()?;
-            self.leave();
+            let exp = self.nested(|p| p.exponent())?;
             let mut e = Expr::Pow(Box::new(base), Box::new(exp));
             // Factorial or percent after the power: `x^2!` is rare; `10^2%` handled by postfix ops.
+            let mut links = 1;
             while self.peek_op(b'!') {
                 self.bump();
+                self.chain(links)?;
+                links += 1;
                 e = Expr::Fact(Box::new(e));
             }
             return Ok(e);
@@ -617,9 +667,7 @@ impl<'a> Parser<'a> {
     fn exponent(&mut self) -> PResult<Expr> {
         if self.peek_op(b'-') {
             self.bump();
-            self.enter()?;
-            let e = crate::deep(|| self.exponent())?;
-            self.leave();
+            let e = self.nested(|p| p.exponent())?;
             return Ok(Expr::Neg(Box::new(e)));
         }
         if self.peek_op(b'+') {
@@ -632,16 +680,20 @@ impl<'a> Parser<'a> {
     /// postfix := atom ('!' | '%' | "'")*
     fn postfix(&mut self) -> PResult<Expr> {
         let mut e = self.atom()?;
+        let mut links = 1;
         loop {
             if self.peek_op(b'!') {
                 self.bump();
+                self.chain(links)?;
                 e = Expr::Fact(Box::new(e));
             } else if self.peek_op(b'%') {
                 self.bump();
+                self.chain(links)?;
                 e = Expr::Percent(Box::new(e));
             } else {
                 return Ok(e);
             }
+            links += 1;
         }
     }
 
@@ -654,9 +706,7 @@ impl<'a> Parser<'a> {
             Tok::Num(s) => parse_number(s),
             Tok::Id(name) => self.variable(name.clone()),
             Tok::Open(o @ (b'(' | b'{' | b'[')) => {
-                self.enter()?;
-                let e = self.sum()?;
-                self.leave();
+                let e = self.nested(|p| p.sum())?;
                 match self.bump() {
                     Some(Tok::Close(c)) if *o == b'{' && *c == b'}' => Ok(e),
                     Some(Tok::Close(c)) if *o != b'{' && (*c == b')' || *c == b']') => Ok(e),
@@ -664,9 +714,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Tok::Op(b'|') => {
-                self.enter()?;
-                let e = self.sum()?;
-                self.leave();
+                let e = self.nested(|p| p.sum())?;
                 match self.bump() {
                     Some(Tok::Op(b'|')) => Ok(Expr::Func(Func::Abs, Box::new(e))),
                     other => Err(ParseError::Unexpected(format!("{other:?}, expected '|'"))),
@@ -736,9 +784,7 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(Tok::Open(b'{')) => {
                 self.bump();
-                self.enter()?;
-                let e = self.sum()?;
-                self.leave();
+                let e = self.nested(|p| p.sum())?;
                 match self.bump() {
                     Some(Tok::Close(b'}')) => Ok(e),
                     other => Err(ParseError::Unexpected(format!("{other:?}, expected '}}'"))),
@@ -749,12 +795,7 @@ impl<'a> Parser<'a> {
                 self.bump();
                 self.single_digit_of(n)
             }
-            Some(_) => {
-                self.enter()?;
-                let e = self.atom();
-                self.leave();
-                e
-            }
+            Some(_) => self.nested(|p| p.atom()),
             None => Err(ParseError::Unexpected("end of input, expected an argument".into())),
         }
     }
@@ -782,9 +823,7 @@ impl<'a> Parser<'a> {
             "sqrt" => {
                 if matches!(self.peek(), Some(Tok::Open(b'['))) {
                     self.bump();
-                    self.enter()?;
-                    let idx = self.sum()?;
-                    self.leave();
+                    let idx = self.nested(|p| p.sum())?;
                     match self.bump() {
                         Some(Tok::Close(b']')) => {}
                         other => return Err(ParseError::Unexpected(format!("{other:?}, expected ']'"))),
@@ -808,9 +847,7 @@ impl<'a> Parser<'a> {
                     None
                 } else if self.peek_op(b'_') {
                     self.bump();
-                    self.enter()?;
-                    let b = self.arg()?;
-                    self.leave();
+                    let b = self.nested(|p| p.arg())?;
                     Some(Box::new(b))
                 } else if c == "lg" {
                     Some(Box::new(Expr::int(10)))
@@ -856,9 +893,7 @@ impl<'a> Parser<'a> {
     fn func_power(&mut self) -> PResult<Option<Expr>> {
         if self.peek_op(b'^') {
             self.bump();
-            self.enter()?;
-            let p = self.exponent()?;
-            self.leave();
+            let p = self.nested(|p| p.exponent())?;
             Ok(Some(p))
         } else {
             Ok(None)
@@ -868,26 +903,23 @@ impl<'a> Parser<'a> {
     /// A function argument: `(x)`, `{x}`, or an implicit product of atoms (`\sin 2x`), stopping at
     /// another function (`\sin x \cos x`).
     fn func_arg(&mut self) -> PResult<Expr> {
-        self.enter()?;
-        let r = (|| {
-            if matches!(self.peek(), Some(Tok::Open(b'(' | b'{'))) {
-                let a = self.atom()?;
+        self.nested(|p| {
+            if matches!(p.peek(), Some(Tok::Open(b'(' | b'{'))) {
+                let a = p.atom()?;
                 // `\sin(x)^2` — power binds to the application, handled by the caller's power loop.
                 return Ok(a);
             }
-            let mut acc = self.power()?;
-            while let Some(t) = self.peek() {
+            let mut acc = p.power()?;
+            while let Some(t) = p.peek() {
                 let is_func = matches!(t, Tok::Cmd(c) if func_of(c).is_some() || c == "log" || c == "ln");
                 if !starts_atom(t) || is_func || matches!(t, Tok::Open(_)) {
                     break;
                 }
-                let f = self.power()?;
+                let f = p.power()?;
                 acc = mul(acc, f);
             }
             Ok(acc)
-        })();
-        self.leave();
-        r
+        })
     }
 }
 

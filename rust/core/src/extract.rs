@@ -9,6 +9,8 @@
 //! Work is linear in the input: every search is a bounded number of passes over the text, so a completion
 //! of ten thousand `\boxed{}` or 200 kB of text costs microseconds to a millisecond.
 
+use crate::normalize::BraceIndex;
+
 /// Longest answer (in bytes) that extraction returns; longer candidates are cut at a char boundary and
 /// then fail to parse (they still compare by string).
 pub const MAX_ANSWER_BYTES: usize = 8192;
@@ -358,57 +360,17 @@ impl<'a> BraceMatcher<'a> {
     }
 }
 
-/// Matching closing brace of every `{`, computed in one pass (escaped `\{` `\}` are not structural).
-struct BraceIndex {
-    close_of: Vec<u32>,
-}
-
-const NO_MATCH: u32 = u32::MAX;
-
-impl BraceIndex {
-    fn new(s: &str) -> Self {
-        let b = s.as_bytes();
-        let mut close_of = vec![NO_MATCH; b.len()];
-        let mut stack: Vec<u32> = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'\\' => {
-                    i += 2;
-                    continue;
-                }
-                b'{' => stack.push(i as u32),
-                b'}' => {
-                    if let Some(o) = stack.pop() {
-                        close_of[o as usize] = i as u32;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        BraceIndex { close_of }
-    }
-
-    fn close(&self, open: usize) -> Option<usize> {
-        match self.close_of.get(open) {
-            Some(&c) if c != NO_MATCH => Some(c as usize),
-            _ => None,
-        }
-    }
-}
-
 fn last_box(s: &str) -> Option<Candidate> {
     let b = s.as_bytes();
     let mut braces = BraceMatcher::new(s);
-    let mut end = s.len();
+    // Every occurrence of each marker in one forward pass (the fast memchr search), tried from the end.
+    let mut boxed: Vec<usize> = memchr::memmem::find_iter(b, b"\\boxed").collect();
+    let mut fbox: Vec<usize> = memchr::memmem::find_iter(b, b"\\fbox").collect();
     for _ in 0..MAX_BOX_TRIES {
-        let p1 = rfind(&s[..end], "\\boxed");
-        let p2 = rfind(&s[..end], "\\fbox");
-        let (p, len) = match (p1, p2) {
-            (Some(a), Some(c)) if c > a => (c, 5),
-            (Some(a), _) => (a, 6),
-            (None, Some(c)) => (c, 5),
+        let (p, len) = match (boxed.last(), fbox.last()) {
+            (Some(&a), Some(&c)) if c > a => (fbox.pop().unwrap_or(c), 5),
+            (Some(&a), _) => (boxed.pop().unwrap_or(a), 6),
+            (None, Some(&c)) => (fbox.pop().unwrap_or(c), 5),
             (None, None) => return None,
         };
         let mut j = p + len;
@@ -427,7 +389,6 @@ fn last_box(s: &str) -> Option<Candidate> {
                 return Some(Candidate { start: p, content: tok, kind: Kind::Box });
             }
         }
-        end = p;
     }
     None
 }
@@ -664,7 +625,7 @@ fn clean(raw: &str) -> Option<String> {
     // A phrase or label whose content holds a box commits to the box.
     if s.contains("\\boxed") || s.contains("\\fbox") {
         if let Some(c) = last_box(s) {
-            return clean(&c.content);
+            return crate::guard::recurse(|| clean(&c.content)).unwrap_or(None);
         }
     }
     loop {
@@ -697,7 +658,7 @@ fn clean(raw: &str) -> Option<String> {
     }
 }
 
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+pub(crate) fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     if i >= s.len() {
         return s.len();
     }

@@ -7,7 +7,8 @@
 //! - [`steps::first_false_claim`]: the first false `a op b = c` claim of a reasoning trace.
 //!
 //! Work per pair is bounded by construction (input, token, depth, bit-size and work caps), so hostile
-//! inputs cost at most milliseconds; nothing uses signals, timeouts or global state.
+//! inputs cost at most milliseconds; nothing uses signals, timeouts or global state. Every recursive walk
+//! goes through one depth guard ([`guard`]), and no input overflows even a small thread stack.
 
 pub mod answer;
 pub mod check;
@@ -15,16 +16,10 @@ pub mod equiv;
 pub mod eval;
 pub mod expr;
 pub mod extract;
+pub mod guard;
 pub mod normalize;
 pub mod steps;
 
 pub use check::{check, check_many, check_opt, compare, Status, Verdict};
 pub use equiv::Options;
 pub use extract::{extract_answer, extract_gold};
-
-/// Run `f` with at least 128 KiB of stack left, growing the stack on the heap when needed, so deep (but
-/// capped) nesting never overflows a small thread stack.
-#[inline]
-pub(crate) fn deep<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, f)
-}

@@ -12,7 +12,27 @@
 /// assert_eq!(normalize("$\\dfrac{3}{4}$"), "\\frac{3}{4}");
 /// assert_eq!(normalize("3{,}607{,}421"), "3607421");
 /// ```
+///
+/// Work is linear in the input, whatever the nesting; an answer longer than
+/// [`MAX_ANSWER_BYTES`](crate::extract::MAX_ANSWER_BYTES) is cut there first, as extraction cuts it. Past
+/// the depth limit of [`crate::guard`], the deeper `\text{..}`-like wrappers are left as written (see
+/// [`normalize_checked`]).
 pub fn normalize(ans: &str) -> String {
+    crate::guard::entry(|| normalize_text(ans))
+}
+
+/// [`normalize`], or `Err(TooDeep)` when the answer nests deeper than the guard's limit (its verdict is
+/// then `unparseable`).
+pub fn normalize_checked(ans: &str) -> Result<String, crate::guard::TooDeep> {
+    crate::guard::entry(|| match crate::guard::watch(|| normalize_text(ans)) {
+        (s, false) => Ok(s),
+        (_, true) => Err(crate::guard::TooDeep),
+    })
+}
+
+/// [`normalize`] without the entry point's stack check.
+pub(crate) fn normalize_text(ans: &str) -> String {
+    let ans = &ans[..crate::extract::floor_char_boundary(ans, crate::extract::MAX_ANSWER_BYTES)];
     let mapped = map_unicode(ans);
     let unwrapped = strip_delims(&mapped);
     let cmds = rewrite_commands(unwrapped);
@@ -58,7 +78,10 @@ fn map_unicode(s: &str) -> String {
 }
 
 /// Remove math delimiters around the whole answer (`$..$`, `\(..\)`, `\[..\]`, `\boxed{..}`).
+/// Linear however many wrappers nest: braces are matched once, on the first `\boxed{`.
 fn strip_delims(s: &str) -> &str {
+    let whole = s;
+    let mut braces: Option<BraceIndex> = None;
     let mut s = s.trim();
     loop {
         let before = s;
@@ -71,14 +94,16 @@ fn strip_delims(s: &str) -> &str {
         }
         for w in ["\\boxed{", "\\fbox{"] {
             if let Some(inner) = s.strip_prefix(w) {
-                if let Some(end) = matching_brace(inner, 0) {
-                    if end == inner.len() - 1 {
-                        s = inner[..end].trim();
+                if !inner.is_empty() {
+                    let at = inner.as_ptr() as usize - whole.as_ptr() as usize;
+                    let ix = braces.get_or_insert_with(|| BraceIndex::new(whole));
+                    if ix.close(at - 1) == Some(at + inner.len() - 1) {
+                        s = inner[..inner.len() - 1].trim();
                     }
                 }
             }
         }
-        if s.ends_with('.') && !s.ends_with("..") {
+        if s.ends_with('.') && !s.ends_with("..") && !s.ends_with("\\.") {
             s = s[..s.len() - 1].trim_end();
         }
         if s == before {
@@ -112,6 +137,48 @@ pub(crate) fn matching_brace(s: &str, open_at: usize) -> Option<usize> {
     None
 }
 
+/// The matching `}` of every `{`, computed in one pass (escaped `\{` `\}` are not structural): for any
+/// `{`, the same brace [`matching_brace`] finds, in constant time.
+pub(crate) struct BraceIndex {
+    close_of: Vec<u32>,
+}
+
+const NO_MATCH: u32 = u32::MAX;
+
+impl BraceIndex {
+    pub(crate) fn new(s: &str) -> Self {
+        let b = s.as_bytes();
+        let mut close_of = vec![NO_MATCH; b.len()];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => {
+                    i += 2;
+                    continue;
+                }
+                b'{' => stack.push(i as u32),
+                b'}' => {
+                    if let Some(o) = stack.pop() {
+                        close_of[o as usize] = i as u32;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        BraceIndex { close_of }
+    }
+
+    /// The byte index of the `}` matching the `{` at byte `open`.
+    pub(crate) fn close(&self, open: usize) -> Option<usize> {
+        match self.close_of.get(open) {
+            Some(&c) if c != NO_MATCH => Some(c as usize),
+            _ => None,
+        }
+    }
+}
+
 /// Commands whose braced argument is kept as plain words.
 const TEXT_WRAPPERS: &[&str] = &[
     "text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm", "mathbf", "mathit",
@@ -127,8 +194,169 @@ const DROPPED: &[&str] = &[
     "strut", "middle", "nonumber", "notag", "hline", "degree", "circ",
 ];
 
+/// The rewritten text, built in one buffer shared by the nested `\text{..}`-like wrappers (no copy per
+/// level), with what the wrappers' rules ask about it kept up to date as it grows, so every question is
+/// answered in constant time and the rewrite stays linear in the input however deep the wrappers nest.
+///
+/// A wrapper's rewritten argument is a *frame*: the text from `floor` on. Inside it, the rules see only
+/// the frame (as if it were the whole output), and whitespace at its start is never written (the
+/// argument is trimmed, and nothing before the first other character depends on it).
+struct Out {
+    s: String,
+    /// Start of the current frame.
+    floor: usize,
+    /// End of the frame's text without trailing whitespace.
+    end_non_ws: usize,
+    /// Characters of the frame that a unit text may not hold (see [`is_unit_char`]).
+    bad: usize,
+    /// Characters of the frame other than `.`.
+    non_dot: usize,
+    /// End of the whole text (all frames) without trailing whitespace.
+    all_end_non_ws: usize,
+}
+
+/// What [`Out`] saves of the enclosing frame when a wrapper's frame opens.
+#[derive(Clone, Copy)]
+struct FrameState {
+    floor: usize,
+    end_non_ws: usize,
+    bad: usize,
+    non_dot: usize,
+    all_end_non_ws: usize,
+}
+
+impl Out {
+    fn with_capacity(n: usize) -> Self {
+        Out { s: String::with_capacity(n), floor: 0, end_non_ws: 0, bad: 0, non_dot: 0, all_end_non_ws: 0 }
+    }
+
+    /// The current frame's text.
+    fn view(&self) -> &str {
+        &self.s[self.floor..]
+    }
+
+    /// The current frame's text without trailing whitespace.
+    fn trimmed(&self) -> &str {
+        &self.s[self.floor..self.end_non_ws.max(self.floor)]
+    }
+
+    /// The whole text (through every frame) without trailing whitespace: what a second pass would see
+    /// before the current position.
+    fn all_trimmed(&self) -> &str {
+        &self.s[..self.all_end_non_ws]
+    }
+
+    fn ends_with(&self, c: char) -> bool {
+        self.view().ends_with(c)
+    }
+
+    fn push(&mut self, c: char) {
+        if c.is_whitespace() {
+            if self.s.len() == self.floor {
+                return;
+            }
+        } else {
+            self.end_non_ws = self.s.len() + c.len_utf8();
+            self.all_end_non_ws = self.end_non_ws;
+        }
+        self.bad += !is_unit_char(c) as usize;
+        self.non_dot += (c != '.') as usize;
+        self.s.push(c);
+    }
+
+    fn push_str(&mut self, t: &str) {
+        for c in t.chars() {
+            self.push(c);
+        }
+    }
+
+    fn push_space(&mut self) {
+        if !self.ends_with(' ') && !self.view().is_empty() {
+            self.push(' ');
+        }
+    }
+
+    fn state(&self) -> FrameState {
+        FrameState {
+            floor: self.floor,
+            end_non_ws: self.end_non_ws,
+            bad: self.bad,
+            non_dot: self.non_dot,
+            all_end_non_ws: self.all_end_non_ws,
+        }
+    }
+
+    /// Open a frame at the end of the text; returns the enclosing frame's state.
+    fn open(&mut self) -> FrameState {
+        let saved = self.state();
+        self.floor = self.s.len();
+        self.end_non_ws = self.floor;
+        self.bad = 0;
+        self.non_dot = 0;
+        saved
+    }
+
+    /// Drop the frame's trailing whitespace (its leading whitespace was never written).
+    fn trim_frame(&mut self) {
+        let cut = self.end_non_ws.max(self.floor);
+        for c in self.s[cut..].chars() {
+            self.bad -= !is_unit_char(c) as usize;
+            self.non_dot -= (c != '.') as usize;
+        }
+        self.s.truncate(cut);
+    }
+
+    /// Close the frame keeping its text in the enclosing one.
+    fn close_keep(&mut self, outer: FrameState) {
+        let (bad, non_dot, end) = (self.bad, self.non_dot, self.end_non_ws);
+        let had_text = self.s.len() > self.floor;
+        self.floor = outer.floor;
+        self.bad = outer.bad + bad;
+        self.non_dot = outer.non_dot + non_dot;
+        self.end_non_ws = if had_text { end } else { outer.end_non_ws };
+    }
+
+    /// Close the frame and remove everything written since `state` was taken.
+    fn rewind(&mut self, len: usize, state: FrameState) {
+        self.s.truncate(len);
+        self.floor = state.floor;
+        self.end_non_ws = state.end_non_ws;
+        self.bad = state.bad;
+        self.non_dot = state.non_dot;
+        self.all_end_non_ws = state.all_end_non_ws;
+    }
+}
+
+/// A character a unit text may hold (see [`is_unit_text`]).
+fn is_unit_char(c: char) -> bool {
+    c.is_alphabetic() || " /.-^{}0123456789".contains(c)
+}
+
+/// [`is_unit_text`] of a frame's (trimmed) text, in constant time from the counts [`Out`] keeps: only a
+/// text of at most nine characters other than `.` can be one of the excluded connectives.
+fn frame_is_unit_text(w: &str, bad: usize, non_dot: usize) -> bool {
+    let starts_ci = |p: &str| w.len() >= p.len() && w.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    bad == 0
+        && w.chars().next().is_some_and(|c| c.is_alphabetic())
+        && !starts_ci("or ")
+        && !starts_ci("and ")
+        && (non_dot > 9 || is_unit_text(w))
+}
+
 fn rewrite_commands(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
+    let braces = BraceIndex::new(s);
+    let mut out = Out::with_capacity(s.len() + 8);
+    rewrite_frame(s, 0, &braces, &mut out);
+    out.s
+}
+
+/// Rewrite `s`, which starts at byte `base` of the text `braces` indexes, into `out`'s current frame.
+fn rewrite_frame(s: &str, base: usize, braces: &BraceIndex, out: &mut Out) {
+    // `matching_brace(s, open_at)` within this frame, in constant time.
+    let close = |open_at: usize| -> Option<usize> {
+        let c = braces.close(base + open_at - 1)?;
+        (c < base + s.len()).then(|| c - base)
+    };
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -149,10 +377,10 @@ fn rewrite_commands(s: &str) -> String {
                 match ch {
                     ',' | '!' | ';' | ':' | ' ' | '>' | '\n' => {
                         // Thin spaces between digit groups are thousands separators: drop them.
-                        if ch == ',' && prev_is_digit(&out) && next_is_digit(b, start + 1) {
-                        } else if ch != '!' || (out.ends_with(|c: char| c.is_ascii_alphabetic()) && b.get(start + 1).is_some_and(|c| c.is_ascii_alphabetic())) {
+                        if ch == ',' && prev_is_digit(out.trimmed()) && next_is_digit(b, start + 1) {
+                        } else if ch != '!' || (out.view().ends_with(|c: char| c.is_ascii_alphabetic()) && b.get(start + 1).is_some_and(|c| c.is_ascii_alphabetic())) {
                             // `\!` joins, except between a command and a letter (`2\pi\!r` is `2\pi r`).
-                            push_space(&mut out);
+                            out.push_space();
                         }
                     }
                     '$' => {}
@@ -175,7 +403,7 @@ fn rewrite_commands(s: &str) -> String {
                     }
                 } else if name == "phantom" {
                     if i < b.len() && b[i] == b'{' {
-                        if let Some(e) = matching_brace(s, i + 1) {
+                        if let Some(e) = close(i + 1) {
                             i = e + 1;
                         }
                     }
@@ -188,75 +416,65 @@ fn rewrite_commands(s: &str) -> String {
                     k += 1;
                 }
                 if k < b.len() && b[k] == b'{' {
-                    if let Some(e) = matching_brace(s, k + 1) {
-                        let inner = rewrite_commands(&s[k + 1..e]);
-                        let word = inner.trim();
-                        if after_quantity(&out) && is_unit_text(word) {
+                    if let Some(e) = close(k + 1) {
+                        let unit_may_follow = after_quantity(out.trimmed());
+                        let (len, before) = (out.s.len(), out.state());
+                        // `\operatorname{lcm}` names the command `\lcm`; an argument that does not start
+                        // with a letter is plain text (`\operatorname{,}` must not become `\,`).
+                        let as_command = name == "operatorname"
+                            && s[k + 1..e].trim_start().starts_with(|c: char| c.is_ascii_alphabetic());
+                        if as_command {
+                            out.push('\\');
+                        } else {
+                            out.push_space();
+                        }
+                        let outer = out.open();
+                        let inner = crate::guard::recurse(|| rewrite_frame(&s[k + 1..e], base + k + 1, braces, out));
+                        if inner.is_err() {
+                            // Past the depth limit the wrapper stays as written (the answer is then
+                            // `unparseable`), and its argument is read on this level.
+                            out.rewind(len, before);
+                            out.push('\\');
+                            out.push_str(name);
+                            continue;
+                        }
+                        out.trim_frame();
+                        let word = out.view();
+                        if unit_may_follow && frame_is_unit_text(word, out.bad, out.non_dot) {
                             // `12\,\mathrm{cm}`, `5 \text{ m/s}`, `15000 \text{ kcal m}^{-2}`: a unit, dropped.
-                            i = skip_exponent(s, e + 1);
-                            if word.eq_ignore_ascii_case("percent") {
+                            let percent = word.eq_ignore_ascii_case("percent");
+                            out.rewind(len, before);
+                            i = skip_exponent(s, e + 1, &close);
+                            if percent {
                                 out.push('%');
                             }
                             continue;
                         }
-                        if name == "operatorname" {
-                            out.push('\\');
-                            out.push_str(inner.trim());
+                        // The command as if written directly, so a second pass changes nothing:
+                        // `\operatorname{tg}` is `\tan`, `\operatorname{left}` is dropped.
+                        let respelled = match word {
+                            w if !as_command || !w.bytes().all(|c| c.is_ascii_alphabetic()) => None,
+                            w if DROPPED.contains(&w) || TEXT_WRAPPERS.contains(&w) => Some(""),
+                            w => replacement(w),
+                        };
+                        if let Some(r) = respelled {
+                            out.rewind(len, before);
+                            push_replacement(out, r);
                             out.push(' ');
-                        } else {
-                            push_space(&mut out);
-                            out.push_str(inner.trim());
-                            out.push(' ');
+                            i = e + 1;
+                            continue;
                         }
+                        out.close_keep(outer);
+                        out.push(' ');
                         i = e + 1;
                         continue;
                     }
                 }
                 continue;
             }
-            let replacement = match name {
-                "dfrac" | "tfrac" | "cfrac" => "\\frac",
-                "dbinom" | "tbinom" => "\\binom",
-                "leq" | "leqslant" | "leqq" => "\\le",
-                "geq" | "geqslant" | "geqq" => "\\ge",
-                "neq" => "\\ne",
-                "lt" => "<",
-                "gt" => ">",
-                "lbrace" => "\\{",
-                "rbrace" => "\\}",
-                "lbrack" => "[",
-                "rbrack" => "]",
-                "lvert" | "rvert" | "vert" | "mid" => "|",
-                "langle" => "(",
-                "rangle" => ")",
-                "times" | "cdot" | "ast" | "cdotp" | "bullet" => "*",
-                "div" => "/",
-                "colon" => ":",
-                "land" | "wedge" => " and ",
-                "lor" | "vee" => " or ",
-                "varnothing" | "emptyset" => "\\emptyset",
-                "to" | "rightarrow" | "longrightarrow" => "\\to",
-                "Rightarrow" | "implies" | "Longrightarrow" => "\\implies",
-                "dots" | "ldots" | "cdots" => "\\dots",
-                "varepsilon" => "\\epsilon",
-                "varphi" => "\\phi",
-                "vartheta" => "\\theta",
-                "tg" => "\\tan",
-                "ctg" => "\\cot",
-                "arctg" => "\\arctan",
-                "ge" | "le" | "ne" => {
-                    out.push('\\');
-                    out.push_str(name);
-                    out.push(' ');
-                    continue;
-                }
-                _ => "",
-            };
+            let replacement = replacement(name).unwrap_or("");
             if !replacement.is_empty() {
-                out.push_str(replacement);
-                if replacement.starts_with('\\') && replacement[1..].chars().all(|c| c.is_ascii_alphabetic()) {
-                    out.push(' ');
-                }
+                push_replacement(out, replacement);
             } else {
                 out.push('\\');
                 out.push_str(name);
@@ -272,7 +490,9 @@ fn rewrite_commands(s: &str) -> String {
             i += 3;
             continue;
         }
-        if c == b'\'' && after_quantity(&out) && out.trim_end().ends_with(|c: char| c.is_ascii_digit()) {
+        // Primes after a number (`30'`, also `80\text{'s}`) are units, dropped: the test looks through the
+        // wrappers' frames, as a second pass over the output would.
+        if c == b'\'' && out.all_trimmed().ends_with(|c: char| c.is_ascii_digit()) {
             while i < b.len() && b[i] == b'\'' {
                 i += 1;
             }
@@ -284,7 +504,7 @@ fn rewrite_commands(s: &str) -> String {
             continue;
         }
         if c == b'~' {
-            push_space(&mut out);
+            out.push_space();
             i += 1;
             continue;
         }
@@ -297,25 +517,26 @@ fn rewrite_commands(s: &str) -> String {
                 continue;
             }
             if let Some(inner) = rest_t.strip_prefix('{') {
+                let inner_at = s.len() - inner.len();
                 let inner_t = skip_spacing(inner);
                 if inner_t.starts_with("\\circ") {
-                    if let Some(e) = matching_brace(inner, 0) {
-                        i = skip_temperature_scale(s, s.len() - inner.len() + e + 1);
+                    if let Some(e) = close(inner_at) {
+                        i = skip_temperature_scale(s, e + 1);
                         continue;
                     }
                 }
                 if inner_t.starts_with("\\prime") {
-                    if let Some(e) = matching_brace(inner, 0) {
-                        let primes = inner[..e].matches("\\prime").count();
-                        i = s.len() - inner.len() + e + 1;
-                        push_primes(&mut out, primes);
+                    if let Some(e) = close(inner_at) {
+                        let primes = s[inner_at..e].matches("\\prime").count();
+                        i = e + 1;
+                        push_primes(out, primes);
                         continue;
                     }
                 }
             }
             if rest_t.starts_with("\\prime") {
                 i = s.len() - rest_t.len() + 6;
-                push_primes(&mut out, 1);
+                push_primes(out, 1);
                 continue;
             }
         }
@@ -323,7 +544,52 @@ fn rewrite_commands(s: &str) -> String {
         out.push(ch);
         i += ch.len_utf8();
     }
-    out
+}
+
+/// The spelling a command is rewritten to (`\\dfrac` is `\\frac`, `\\leq` is `\\le`, `\\cdot` is `*`).
+fn replacement(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "dfrac" | "tfrac" | "cfrac" => "\\frac",
+        "dbinom" | "tbinom" => "\\binom",
+        "leq" | "leqslant" | "leqq" => "\\le",
+        "geq" | "geqslant" | "geqq" => "\\ge",
+        "neq" => "\\ne",
+        "lt" => "<",
+        "gt" => ">",
+        "lbrace" => "\\{",
+        "rbrace" => "\\}",
+        "lbrack" => "[",
+        "rbrack" => "]",
+        "lvert" | "rvert" | "vert" | "mid" => "|",
+        "langle" => "(",
+        "rangle" => ")",
+        "times" | "cdot" | "ast" | "cdotp" | "bullet" => "*",
+        "div" => "/",
+        "colon" => ":",
+        "land" | "wedge" => " and ",
+        "lor" | "vee" => " or ",
+        "varnothing" | "emptyset" => "\\emptyset",
+        "to" | "rightarrow" | "longrightarrow" => "\\to",
+        "Rightarrow" | "implies" | "Longrightarrow" => "\\implies",
+        "dots" | "ldots" | "cdots" => "\\dots",
+        "varepsilon" => "\\epsilon",
+        "varphi" => "\\phi",
+        "vartheta" => "\\theta",
+        "tg" => "\\tan",
+        "ctg" => "\\cot",
+        "arctg" => "\\arctan",
+        "ge" => "\\ge",
+        "le" => "\\le",
+        "ne" => "\\ne",
+        _ => return None,
+    })
+}
+
+fn push_replacement(out: &mut Out, r: &str) {
+    out.push_str(r);
+    if r.starts_with('\\') && r[1..].chars().all(|c| c.is_ascii_alphabetic()) {
+        out.push(' ');
+    }
 }
 
 /// The output so far ends with a quantity (a number, or a bracketed or braced expression), so a unit
@@ -349,7 +615,7 @@ pub(crate) fn is_unit_text(w: &str) -> bool {
 }
 
 /// Skip an exponent (`^2`, `^{-1}`) at `i`, returning the index after it.
-fn skip_exponent(s: &str, i: usize) -> usize {
+fn skip_exponent(s: &str, i: usize, close: &dyn Fn(usize) -> Option<usize>) -> usize {
     let b = s.as_bytes();
     let mut j = i;
     while j < b.len() && b[j] == b' ' {
@@ -358,7 +624,7 @@ fn skip_exponent(s: &str, i: usize) -> usize {
     if j < b.len() && b[j] == b'^' {
         j += 1;
         if j < b.len() && b[j] == b'{' {
-            if let Some(e) = matching_brace(s, j + 1) {
+            if let Some(e) = close(j + 1) {
                 return e + 1;
             }
         } else {
@@ -394,8 +660,8 @@ fn skip_temperature_scale(s: &str, i: usize) -> usize {
 
 /// Primes after a number are units (minutes, seconds, feet, inches) and dropped; after a name they are
 /// derivative marks, kept as `'`.
-fn push_primes(out: &mut String, n: usize) {
-    if out.trim_end().ends_with(|c: char| c.is_ascii_digit()) {
+fn push_primes(out: &mut Out, n: usize) {
+    if out.all_trimmed().ends_with(|c: char| c.is_ascii_digit()) {
         return;
     }
     for _ in 0..n {
@@ -423,12 +689,6 @@ fn next_is_digit(b: &[u8], mut i: usize) -> bool {
         i += 1;
     }
     i < b.len() && b[i].is_ascii_digit()
-}
-
-fn push_space(out: &mut String) {
-    if !out.ends_with(' ') && !out.is_empty() {
-        out.push(' ');
-    }
 }
 
 fn collapse_ws(s: &str) -> String {
@@ -501,9 +761,44 @@ mod tests {
 
     #[test]
     fn idempotent_on_samples() {
-        for s in ["\\frac{1}{2}", "(-\\infty, 1) \\cup (2, \\infty)", "x \\le 3", "1, 2, 3", "\\text{ east }"] {
+        for s in [
+            "\\frac{1}{2}",
+            "(-\\infty, 1) \\cup (2, \\infty)",
+            "x \\le 3",
+            "1, 2, 3",
+            "\\text{ east }",
+            // A second pass used to change these: primes after a number inside a wrapper, a command
+            // spelled through `\\operatorname`, an argument that is not a name, a trailing `\\.`.
+            "the 80\\text{'s}",
+            "\\operatorname{tg} x",
+            "\\operatorname{lcm}(4, 6)",
+            "\\operatorname{}",
+            "1\\operatorname{,}2",
+            "\\operatorname{\\%}",
+            "x\\.",
+            "\\text{\\text{ 5 }\\,\\text{cm}}",
+        ] {
             let once = normalize(s);
             assert_eq!(normalize(&once), once, "{s}");
         }
+        assert_eq!(normalize("\\operatorname{tg} x"), "\\tan x");
+        assert_eq!(normalize("\\operatorname{lcm}(4,6)"), "\\lcm (4,6)");
+        assert_eq!(normalize("\\operatorname{2}"), "2");
+        assert_eq!(normalize("1980\\text{'s}"), "1980");
+    }
+
+    #[test]
+    fn deep_wrappers_are_linear_and_capped() {
+        // 1,000 levels (within the depth limit) unwrap; past the limit the wrappers stay as written.
+        let w = |n: usize| format!("{}5{}", "\\text{".repeat(n), "}".repeat(n));
+        assert_eq!(normalize(&w(1000)), "5");
+        assert_eq!(normalize_checked(&w(1000)).as_deref(), Ok("5"));
+        assert!(normalize_checked(&w(1100)).is_err());
+        assert!(normalize(&w(1100)).contains("\\text"));
+        // Nested boxes peel in one pass over the text.
+        let b = format!("{}7{}", "\\boxed{".repeat(1000), "}".repeat(1000));
+        assert_eq!(normalize(&b), "7");
+        // Answers past the 8 KiB cap are cut there first, as extraction cuts them.
+        assert_eq!(normalize(&"9".repeat(20_000)).len(), crate::extract::MAX_ANSWER_BYTES);
     }
 }

@@ -35,9 +35,11 @@ fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Run Rust work with the GIL released, mapping a panic to `VerifierError`.
+/// Run Rust work with the GIL released, mapping a panic to `VerifierError`. The work runs with the
+/// stack every entry point of the core needs ([`core::guard::entry`]), so a Python thread with a small
+/// stack (`threading.stack_size(64 * 1024)`) is safe.
 fn gate<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+    py.detach(|| catch_unwind(AssertUnwindSafe(|| core::guard::entry(f))))
         .map_err(|e| VerifierError::new_err(format!("stagekit core panicked: {}", panic_message(e))))
 }
 
