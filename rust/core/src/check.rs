@@ -1,11 +1,15 @@
 //! The verdict on one (completion, gold) pair, and the batch form over many pairs with rayon.
 
 use crate::answer::{choice_letter, parse_normalized, Answer};
+use crate::expr::PResult;
 use crate::equiv::{equivalent, Decision, Options};
 use crate::extract::{extract_answer, extract_gold, MAX_ANSWER_BYTES};
 use crate::guard;
 use crate::normalize::normalize_text;
 use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -59,22 +63,7 @@ impl Verdict {
 ///
 /// Where any step reaches the depth limit of [`crate::guard`], the status is `Unparseable`.
 pub fn check(completion: &str, gold: &str, opts: &Options) -> Verdict {
-    guard::entry(|| {
-        let (mut v, too_deep) = guard::watch(|| check_inner(completion, gold, opts));
-        if too_deep {
-            v.status = Status::Unparseable;
-        }
-        v
-    })
-}
-
-fn check_inner(completion: &str, gold: &str, opts: &Options) -> Verdict {
-    let gold_ans = extract_gold(gold);
-    let Some(pred) = extract_answer(completion) else {
-        return Verdict { status: Status::NoAnswer, predicted: None, gold: gold_ans };
-    };
-    let status = compare(&pred, &gold_ans, opts);
-    Verdict { status, predicted: Some(pred), gold: gold_ans }
+    guard::entry(|| Gold::new(gold).check(completion, opts))
 }
 
 /// Compare two extracted answers.
@@ -88,53 +77,122 @@ fn check_inner(completion: &str, gold: &str, opts: &Options) -> Verdict {
 /// Answers longer than [`MAX_ANSWER_BYTES`] (the cap extraction applies) are `Unparseable`, and so are
 /// answers nested deeper than the limit of [`crate::guard`], unless both sides are the same text.
 pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
-    if gold.trim().is_empty() || pred.len() > MAX_ANSWER_BYTES || gold.len() > MAX_ANSWER_BYTES {
-        return Status::Unparseable;
-    }
-    guard::entry(|| match guard::watch(|| compare_inner(pred, gold, opts)) {
-        ((status, _), false) | ((status, true), true) => status,
-        ((_, false), true) => Status::Unparseable,
-    })
+    guard::entry(|| GoldAnswer::new(gold).compare(pred, opts))
 }
 
-/// The status, and whether the two sides are the same text once normalised (decided without any walk
-/// that could reach the depth limit).
-fn compare_inner(pred: &str, gold: &str, opts: &Options) -> (Status, bool) {
-    // Each side is normalised once (`normalize` is idempotent, so parsing needs no second pass).
-    let np = normalize_text(pred);
-    let ng = normalize_text(gold);
-    if squash(&np) == squash(&ng) {
-        return (Status::Correct, true);
-    }
-    (decide(&np, &ng, opts), false)
+/// A gold reference prepared once for every completion checked against it: its answer extracted,
+/// normalised and (when first needed) parsed. The `k` samples of a problem share one in a batch.
+struct Gold {
+    answer: String,
+    /// Extracting the answer reached the depth limit.
+    too_deep: bool,
+    /// Made when a completion first has an answer to compare.
+    prepared: OnceLock<GoldAnswer>,
 }
 
-fn decide(np: &str, ng: &str, opts: &Options) -> Status {
-    if let Some(g) = choice_letter(ng, true) {
-        // A gold that is a bare letter is a multiple-choice key.
-        return match choice_letter(np, false) {
-            Some(p) if p == g => Status::Correct,
-            _ => Status::Incorrect,
+impl Gold {
+    fn new(gold: &str) -> Gold {
+        let (answer, too_deep) = guard::watch(|| extract_gold(gold));
+        Gold { answer, too_deep, prepared: OnceLock::new() }
+    }
+
+    fn check(&self, completion: &str, opts: &Options) -> Verdict {
+        let (pred, too_deep) = guard::watch(|| extract_answer(completion));
+        let status = match &pred {
+            None => Status::NoAnswer,
+            Some(p) => self.prepared.get_or_init(|| GoldAnswer::new(&self.answer)).compare(p, opts),
         };
+        let status = if too_deep || self.too_deep { Status::Unparseable } else { status };
+        Verdict { status, predicted: pred, gold: self.answer.clone() }
     }
-    let gold_a = match parse_normalized(ng) {
-        Ok(a) => a,
-        Err(_) => return Status::Unparseable,
-    };
+}
+
+/// An extracted gold answer, normalised once; `None` when it is empty or over the cap (nothing
+/// compares equal to it).
+struct GoldAnswer(Option<NormalizedGold>);
+
+struct NormalizedGold {
+    text: String,
+    squashed: String,
+    /// Normalising reached the depth limit.
+    too_deep: bool,
+    /// A gold that is a bare letter is a multiple-choice key.
+    choice: Option<char>,
+    /// The parse, and whether it reached the depth limit: made on first need, once.
+    parsed: OnceLock<(PResult<Answer>, bool)>,
+}
+
+impl GoldAnswer {
+    fn new(gold: &str) -> GoldAnswer {
+        if gold.trim().is_empty() || gold.len() > MAX_ANSWER_BYTES {
+            return GoldAnswer(None);
+        }
+        let (text, too_deep) = guard::watch(|| normalize_text(gold));
+        let squashed = squash(&text);
+        let choice = choice_letter(&text, true);
+        GoldAnswer(Some(NormalizedGold { text, squashed, too_deep, choice, parsed: OnceLock::new() }))
+    }
+
+    fn compare(&self, pred: &str, opts: &Options) -> Status {
+        let Some(g) = &self.0 else { return Status::Unparseable };
+        if pred.len() > MAX_ANSWER_BYTES {
+            return Status::Unparseable;
+        }
+        // Each side is normalised once (`normalize` is idempotent, so parsing needs no second pass).
+        let ((status, same_text, gold_too_deep), too_deep) = guard::watch(|| {
+            let np = normalize_text(pred);
+            if squash(&np) == g.squashed {
+                return (Status::Correct, true, false);
+            }
+            let (status, gold_too_deep) = g.decide(&np, opts);
+            (status, false, gold_too_deep)
+        });
+        if same_text {
+            // The same text is the same answer, decided without any walk that could be cut short.
+            Status::Correct
+        } else if too_deep || gold_too_deep || g.too_deep {
+            // A walk reached the depth limit: nothing is concluded.
+            Status::Unparseable
+        } else {
+            status
+        }
+    }
+}
+
+impl NormalizedGold {
+    /// The status of a normalised prediction that is not the same text, and whether parsing the gold
+    /// reached the depth limit.
+    fn decide(&self, np: &str, opts: &Options) -> (Status, bool) {
+        if let Some(g) = self.choice {
+            return match choice_letter(np, false) {
+                Some(p) if p == g => (Status::Correct, false),
+                _ => (Status::Incorrect, false),
+            };
+        }
+        let (gold, too_deep) = self.parsed.get_or_init(|| guard::watch(|| parse_normalized(&self.text)));
+        let status = match gold {
+            Ok(gold_a) => decide(np, &self.text, gold_a, opts),
+            Err(_) => Status::Unparseable,
+        };
+        (status, *too_deep)
+    }
+}
+
+fn decide(np: &str, ng: &str, gold_a: &Answer, opts: &Options) -> Status {
     let pred_a = match parse_normalized(np) {
         Ok(a) => a,
         Err(_) => return Status::Unparseable,
     };
     // The same parse (`9^{9^{9^{9}}}` and `9^{9^{9^9}}`) is the same answer, however large its value.
-    if pred_a == gold_a {
+    if pred_a == *gold_a {
         return Status::Correct;
     }
-    if let (Answer::Text(_), _) | (_, Answer::Text(_)) = (&pred_a, &gold_a) {
+    if let (Answer::Text(_), _) | (_, Answer::Text(_)) = (&pred_a, gold_a) {
         if np.eq_ignore_ascii_case(ng) {
             return Status::Correct;
         }
     }
-    match equivalent(&pred_a, &gold_a, opts) {
+    match equivalent(&pred_a, gold_a, opts) {
         Decision::Equal => Status::Correct,
         Decision::NotEqual => Status::Incorrect,
         Decision::Unknown => Status::Unparseable,
@@ -146,10 +204,79 @@ fn squash(s: &str) -> String {
 }
 
 /// Check many pairs in parallel on the current rayon pool; results are in input order and identical to
-/// a sequential run.
+/// a sequential run of [`check_opt`]. Each distinct gold is extracted, normalised and parsed once for the
+/// batch (the `k` samples of a problem share their gold).
 pub fn check_many(completions: &[Option<&str>], golds: &[Option<&str>], opts: &Options) -> Vec<Verdict> {
+    check_many_on(completions, golds, opts, rayon::current_num_threads())
+}
+
+/// [`check_many`] on at most `workers` threads of the current rayon pool (`1`: the calling thread only).
+pub fn check_many_on(completions: &[Option<&str>], golds: &[Option<&str>], opts: &Options, workers: usize) -> Vec<Verdict> {
     assert_eq!(completions.len(), golds.len(), "completions and golds differ in length");
-    completions.par_iter().zip(golds.par_iter()).with_min_len(16).map(|(c, g)| check_opt(*c, *g, opts)).collect()
+    guard::entry(|| {
+        let (distinct, index) = dedup(golds);
+        let prepared: Vec<Gold> = map_on_workers(distinct.len(), workers, |i| Gold::new(distinct[i]));
+        map_on_workers(completions.len(), workers, |i| match (completions[i], index[i]) {
+            (Some(c), Some(g)) => prepared[g as usize].check(c, opts),
+            (None, Some(g)) => Verdict { status: Status::NoAnswer, predicted: None, gold: prepared[g as usize].answer.clone() },
+            (_, None) => Verdict { status: Status::Unparseable, predicted: None, gold: String::new() },
+        })
+    })
+}
+
+/// Items per block a worker takes at a time.
+const BLOCK: usize = 16;
+
+/// `[f(0), .., f(n - 1)]`, computed by at most `workers` threads of the current rayon pool, each taking
+/// the next block of [`BLOCK`] items until none is left (so a slow item delays only its own block); on
+/// the calling thread alone when `workers` is 1. The result does not depend on the schedule.
+pub fn map_on_workers<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let lanes = workers.min(n.div_ceil(BLOCK));
+    if lanes <= 1 {
+        return (0..n).map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut blocks: Vec<(usize, Vec<T>)> = (0..lanes)
+        .into_par_iter()
+        .with_max_len(1)
+        .flat_map_iter(|_| {
+            let mut done = Vec::new();
+            loop {
+                let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+                if start >= n {
+                    return done;
+                }
+                done.push((start, (start..(start + BLOCK).min(n)).map(&f).collect::<Vec<T>>()));
+            }
+        })
+        .collect();
+    blocks.sort_unstable_by_key(|(start, _)| *start);
+    blocks.into_iter().flat_map(|(_, items)| items).collect()
+}
+
+/// The distinct golds in order of first appearance, and each row's index into them.
+fn dedup<'a>(golds: &[Option<&'a str>]) -> (Vec<&'a str>, Vec<Option<u32>>) {
+    let mut seen: HashMap<&'a str, u32> = HashMap::new();
+    let mut distinct = Vec::new();
+    let mut index = Vec::with_capacity(golds.len());
+    let mut last: Option<(&str, u32)> = None;
+    for g in golds {
+        let Some(g) = *g else {
+            index.push(None);
+            continue;
+        };
+        // Rows of one problem are usually adjacent: compare with the previous gold before hashing.
+        let i = match last {
+            Some((l, i)) if l == g => i,
+            _ => *seen.entry(g).or_insert_with(|| {
+                distinct.push(g);
+                (distinct.len() - 1) as u32
+            }),
+        };
+        last = Some((g, i));
+        index.push(Some(i));
+    }
+    (distinct, index)
 }
 
 /// [`check`] where either side may be missing: a missing completion has no answer; a missing gold
@@ -159,5 +286,51 @@ pub fn check_opt(completion: Option<&str>, gold: Option<&str>, opts: &Options) -
         (Some(c), Some(g)) => check(c, g, opts),
         (None, Some(g)) => Verdict { status: Status::NoAnswer, predicted: None, gold: extract_gold(g) },
         (_, None) => Verdict { status: Status::Unparseable, predicted: None, gold: String::new() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_with_shared_golds_matches_single_checks() {
+        let comps = ["\\boxed{4}", "so 4", "no idea", "\\boxed{x^2}", "\\boxed{(1, 2)}", "\\boxed{C}", "\\boxed{5}"];
+        let golds = ["4", "#### 4", "x^2", "\\boxed{(1,2)}", "(C)", "", "\\text{(C)}"];
+        let mut c: Vec<Option<&str>> = Vec::new();
+        let mut g: Vec<Option<&str>> = Vec::new();
+        // k samples per gold, adjacent and interleaved, with missing sides.
+        for round in 0..40 {
+            for (i, gold) in golds.iter().enumerate() {
+                c.push(if (round + i) % 11 == 0 { None } else { Some(comps[(round * 3 + i) % comps.len()]) });
+                g.push(if (round + i) % 13 == 0 { None } else { Some(gold) });
+            }
+        }
+        let opts = Options::default();
+        let single: Vec<Verdict> = c.iter().zip(&g).map(|(c, g)| check_opt(*c, *g, &opts)).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        for workers in [1, 2, 3, 4, 9] {
+            assert_eq!(pool.install(|| check_many_on(&c, &g, &opts, workers)), single, "{workers} workers");
+        }
+        assert_eq!(check_many(&c, &g, &opts), single);
+        let (distinct, index) = dedup(&g);
+        assert_eq!(distinct.len(), golds.len());
+        assert!(index.iter().zip(&g).all(|(i, g)| i.map(|i| distinct[i as usize]) == *g));
+    }
+
+    #[test]
+    fn workers_bound_the_threads_used() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        let out = pool.install(|| {
+            map_on_workers(10_000, 3, |i| {
+                seen.lock().unwrap().insert(std::thread::current().id());
+                std::thread::yield_now();
+                i * 2
+            })
+        });
+        assert_eq!(out, (0..10_000).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(seen.lock().unwrap().len() <= 3);
+        assert_eq!(map_on_workers(5, 1, |i| i), vec![0, 1, 2, 3, 4]);
     }
 }

@@ -20,6 +20,6 @@ pub mod guard;
 pub mod normalize;
 pub mod steps;
 
-pub use check::{check, check_many, check_opt, compare, Status, Verdict};
+pub use check::{check, check_many, check_many_on, check_opt, compare, map_on_workers, Status, Verdict};
 pub use equiv::Options;
 pub use extract::{extract_answer, extract_gold};
