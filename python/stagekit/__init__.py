@@ -11,6 +11,9 @@ Heavy integrations (torch, trl, vllm, ray) are optional extras imported only whe
 from stagekit._core import __version__
 from stagekit.verifier import (
     DEFAULT_REL_TOL,
+    MAX_ANSWER_BYTES,
+    MAX_DEPTH,
+    MAX_THREADS,
     STATUSES,
     Status,
     Verdict,
@@ -76,6 +79,9 @@ __all__ = [
     *_LAZY_MODULES,
     "default_model",
     "DEFAULT_REL_TOL",
+    "MAX_ANSWER_BYTES",
+    "MAX_DEPTH",
+    "MAX_THREADS",
     "STATUSES",
     "Status",
     "Verdict",

@@ -15,6 +15,13 @@ __version__: Final[str]
 #: Status names, indexed by the status codes :func:`check_batch` returns.
 STATUSES: Final[list[Literal["correct", "incorrect", "no_answer", "unparseable"]]]
 
+#: Most threads a batch call uses (four per core); ``threads=`` above it is capped, with a RuntimeWarning.
+MAX_THREADS: Final[int]
+#: The recursion guard's one depth limit; deeper answers are ``unparseable``.
+MAX_DEPTH: Final[int]
+#: Longest answer (bytes) read; a longer one passed to :func:`compare` is ``unparseable``.
+MAX_ANSWER_BYTES: Final[int]
+
 class VerifierError(RuntimeError):
     """An internal error (a panic) of the Rust verifier core."""
 
@@ -43,7 +50,9 @@ def verify_batch(
     threads: int | None = None,
     rel_tol: float = 1e-8,
 ) -> pa.BooleanArray:
-    """Correctness of each pair, computed in parallel on ``threads`` threads (default: all cores)."""
+    """Correctness of each pair, computed in parallel on ``threads`` threads (default: all cores; at most
+    :data:`MAX_THREADS`, more is capped with a ``RuntimeWarning``; below 1 is a ``ValueError``). One
+    pool of worker threads, sized at the largest count asked for, serves every call."""
 
 def check_batch(
     completions: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,

@@ -123,6 +123,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _threads(text: str) -> int:
+    """``--threads``: a whole number of at least 1 (argparse names the option in its error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of threads, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+_THREADS_HELP = "verifier threads (default: all cores; more than 4 per core are capped at that, with a warning)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stagekit", description="Stage data for SFT-then-RL post-training.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -137,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--completion", default="completion", help="column holding the completions")
     v.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
     v.add_argument("-o", "--output", type=Path, help="write verdicts (input columns + correct, status, predicted)")
-    v.add_argument("--threads", type=int, default=None, help="verifier threads (default: all cores)")
+    v.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
     v.add_argument("--show", type=int, default=0, metavar="N", help="print the first N verdicts")
     v.set_defaults(func=_cmd_verify)
 
@@ -157,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--scheme", default="zero_partial_full", choices=["zero_partial_full", "medium_sft"],
                     help="difficulty binning scheme")
     pl.add_argument("--k", default="1,4,8", help="pass@k values to estimate (those <= samples per problem)")
-    pl.add_argument("--threads", type=int, default=None, help="verifier threads (default: all cores)")
+    pl.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
     pl.add_argument("--engine", default="local", choices=["local", "ray"],
                     help="where the transforms run: in this process, or on Ray Data (extra `ray`)")
     pl.add_argument("--address", default=None, help="Ray cluster address for --engine ray (default: a local cluster)")

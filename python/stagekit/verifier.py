@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_REL_TOL",
+    "MAX_ANSWER_BYTES",
+    "MAX_DEPTH",
+    "MAX_THREADS",
     "STATUSES",
     "Status",
     "Verdict",
@@ -46,6 +49,18 @@ STATUSES: tuple[Status, ...] = tuple(_core.STATUSES)
 
 #: Relative tolerance used where a side is a decimal with a fractional part or an irrational value.
 DEFAULT_REL_TOL = 1e-8
+
+#: Longest answer, in bytes of UTF-8, the verifier reads: an extracted answer is cut there; a longer one
+#: passed to :func:`compare` is ``unparseable``; :func:`normalize_answer` reads that much of its input.
+MAX_ANSWER_BYTES: int = _core.MAX_ANSWER_BYTES
+
+#: Deepest nesting (brackets, braces, fractions, exponents, ``\text{}`` wrappers, nested tuples, counted
+#: together) the verifier follows; a deeper answer is ``unparseable`` unless it is the very same text.
+MAX_DEPTH: int = _core.MAX_DEPTH
+
+#: Most threads a batch call uses: four per core. ``threads=`` above it is capped to it, with a
+#: ``RuntimeWarning``; below 1 it is a ``ValueError``.
+MAX_THREADS: int = _core.MAX_THREADS
 
 VerifierError = _core.VerifierError
 
@@ -135,8 +150,9 @@ def verify_batch(
     ``completions`` and ``golds`` are Python sequences of ``str`` (or ``None``) or Arrow string arrays
     (``pyarrow.Array``/``ChunkedArray`` of ``string``, ``large_string`` or ``string_view``, or anything
     exposing ``__arrow_c_array__``), which are read in place without copying. ``threads`` defaults to all
-    cores; ``threads=1`` runs on the calling thread. A ``None`` completion is ``no_answer``; a ``None``
-    gold is ``unparseable``.
+    cores; ``threads=1`` runs on the calling thread; at most :data:`MAX_THREADS` are used (one pool of
+    worker threads is kept and reused by every call). Each distinct gold is extracted and parsed once
+    per batch. A ``None`` completion is ``no_answer``; a ``None`` gold is ``unparseable``.
 
     >>> verify_batch(["\\boxed{4}", "\\boxed{5}"], ["4", "4"]).to_pylist()
     [True, False]

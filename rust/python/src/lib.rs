@@ -11,14 +11,14 @@ use arrow_data::ArrayData;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::DataType;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyRuntimeWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 use rayon::ThreadPool;
 use stagekit_core::{self as core, Options, Status, Verdict};
-use std::collections::HashMap;
+use std::ffi::CString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 create_exception!(_core, VerifierError, PyRuntimeError, "An internal error of the Rust verifier core.");
 
@@ -43,11 +43,14 @@ fn gate<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
         .map_err(|e| VerifierError::new_err(format!("stagekit core panicked: {}", panic_message(e))))
 }
 
+/// The verifier's one thread pool, sized at the largest thread count asked for so far (at most
+/// [`max_threads`]); a call asking for fewer threads runs on that many of its workers
+/// ([`core::check_many_on`]). When a larger pool replaces it, the smaller one's threads exit as soon as
+/// the calls running on it return, so the process never holds more than about `max_threads()` of them.
 fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = pools.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = map.get(&threads) {
+    static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
+    let mut slot = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = slot.as_ref().filter(|p| p.current_num_threads() >= threads) {
         return Ok(p.clone());
     }
     let p = rayon::ThreadPoolBuilder::new()
@@ -57,12 +60,34 @@ fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start {threads} verifier threads: {e}")))?;
     let p = Arc::new(p);
-    map.insert(threads, p.clone());
+    *slot = Some(p.clone());
     Ok(p)
 }
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Most verifier threads a call may use: four per core (more only adds threads waiting for a core).
+fn max_threads() -> usize {
+    4 * default_threads()
+}
+
+/// The `threads=` argument: all cores by default; below 1 a `ValueError`; above [`max_threads`] that
+/// many, with a `RuntimeWarning`.
+fn resolve_threads(py: Python<'_>, threads: Option<i64>) -> PyResult<usize> {
+    let Some(n) = threads else { return Ok(default_threads()) };
+    if n < 1 {
+        return Err(PyValueError::new_err(format!("threads must be at least 1, got {n}")));
+    }
+    let max = max_threads();
+    if n as u64 > max as u64 {
+        let msg = format!("threads={n} is more than {max} (4 per core on {} cores); using {max}", default_threads());
+        let msg = CString::new(msg).unwrap_or_default();
+        PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &msg, 1)?;
+        return Ok(max);
+    }
+    Ok(n as usize)
 }
 
 fn opts(rel_tol: f64) -> PyResult<Options> {
@@ -226,17 +251,14 @@ fn run_batch(
     py: Python<'_>,
     completions: &Bound<'_, PyAny>,
     golds: &Bound<'_, PyAny>,
-    threads: Option<usize>,
+    threads: Option<i64>,
     rel_tol: f64,
     sink: &mut (dyn FnMut(&[Verdict]) + Send),
 ) -> PyResult<()> {
     let o = opts(rel_tol)?;
+    let threads = resolve_threads(py, threads)?;
     let c = Column::from_py(completions, "completions")?;
     let g = Column::from_py(golds, "golds")?;
-    let threads = threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        return Err(PyValueError::new_err("threads must be at least 1"));
-    }
     let pool = if threads > 1 { Some(pool(threads)?) } else { None };
     gate(py, move || {
         let (cr, gr) = (c.rows(), g.rows());
@@ -244,9 +266,10 @@ fn run_batch(
             return Err(format!("completions has {} rows but golds has {}", cr.len(), gr.len()));
         }
         for (cc, gc) in cr.chunks(CHUNK).zip(gr.chunks(CHUNK)) {
+            // Each distinct gold of a chunk is prepared once for all its rows.
             let verdicts: Vec<Verdict> = match &pool {
-                Some(p) => p.install(|| core::check_many(cc, gc, &o)),
-                None => cc.iter().zip(gc).map(|(c, g)| core::check_opt(*c, *g, &o)).collect(),
+                Some(p) => p.install(|| core::check_many_on(cc, gc, &o, threads)),
+                None => core::check_many_on(cc, gc, &o, 1),
             };
             sink(&verdicts);
         }
@@ -262,7 +285,7 @@ fn verify_batch<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     golds: &Bound<'py, PyAny>,
-    threads: Option<usize>,
+    threads: Option<i64>,
     rel_tol: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let mut correct = BooleanBuilder::new();
@@ -280,7 +303,7 @@ fn check_batch<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     golds: &Bound<'py, PyAny>,
-    threads: Option<usize>,
+    threads: Option<i64>,
     rel_tol: f64,
     with_gold: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
@@ -336,24 +359,22 @@ fn char_offset(s: &str, byte: usize) -> usize {
 fn first_false_claims<'py>(
     py: Python<'py>,
     texts: &Bound<'py, PyAny>,
-    threads: Option<usize>,
+    threads: Option<i64>,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let threads = resolve_threads(py, threads)?;
     let col = Column::from_py(texts, "texts")?;
-    let threads = threads.unwrap_or_else(default_threads).max(1);
-    let pool = pool(threads)?;
+    let pool = if threads > 1 { Some(pool(threads)?) } else { None };
     let found: Vec<Option<(usize, usize, String, String, String)>> = gate(py, move || {
-        use rayon::prelude::*;
         let rows = col.rows();
-        pool.install(|| {
-            rows.par_iter()
-                .with_min_len(64)
-                .map(|t| {
-                    let t = (*t)?;
-                    core::steps::first_false_claim(t)
-                        .map(|c| (char_offset(t, c.start), char_offset(t, c.end), c.lhs, c.stated, c.actual))
-                })
-                .collect()
-        })
+        let first = |i: usize| {
+            let t = rows[i]?;
+            core::steps::first_false_claim(t)
+                .map(|c| (char_offset(t, c.start), char_offset(t, c.end), c.lhs, c.stated, c.actual))
+        };
+        match &pool {
+            Some(p) => p.install(|| core::map_on_workers(rows.len(), threads, first)),
+            None => core::map_on_workers(rows.len(), 1, first),
+        }
     })?;
     let start: UInt64Array = found.iter().map(|f| f.as_ref().map(|c| c.0 as u64)).collect();
     let end: UInt64Array = found.iter().map(|f| f.as_ref().map(|c| c.1 as u64)).collect();
@@ -392,6 +413,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add("VerifierError", m.py().get_type::<VerifierError>())?;
     m.add("STATUSES", Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
+    m.add("MAX_THREADS", max_threads())?;
+    m.add("MAX_DEPTH", core::guard::MAX_DEPTH)?;
+    m.add("MAX_ANSWER_BYTES", core::extract::MAX_ANSWER_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
