@@ -417,6 +417,77 @@ def test_empty_batches():
 
 
 # ---------------------------------------------------------------------------------------------------
+# threads=: validated, capped, one reused pool.
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_threads_below_one_is_a_value_error_naming_threads():
+    for bad in (0, -1, -3):
+        for call in (sk.verify_batch, sk.check_batch):
+            with pytest.raises(ValueError, match=rf"threads must be at least 1, got {bad}"):
+                call(["\\boxed{1}"], ["1"], threads=bad)
+        with pytest.raises(ValueError, match="threads"):
+            _core.first_false_claims(["1 + 1 = 3"], threads=bad)
+
+
+def test_threads_above_the_cap_warn_and_are_capped():
+    assert sk.MAX_THREADS >= 4
+    with pytest.warns(RuntimeWarning, match=rf"threads=5000 is more than {sk.MAX_THREADS}"):
+        assert sk.verify_batch(["\\boxed{1}", "2"], ["1", "1"], threads=5000).to_pylist() == [True, False]
+    with pytest.warns(RuntimeWarning, match="threads="):
+        assert sk.check_batch(["\\boxed{1}"], ["1"], threads=sk.MAX_THREADS + 1).column("correct").to_pylist() == [True]
+
+
+_THREAD_COUNT = """
+import os, warnings
+import stagekit as sk
+from stagekit import _core
+warnings.simplefilter("ignore")
+def threads():
+    return len(os.listdir("/proc/self/task"))
+comps, golds = ["\\boxed{1}"] * 200, ["1"] * 200
+base = threads()
+peak = 0
+for n in [*range(1, sk.MAX_THREADS + 1), 5000, *range(sk.MAX_THREADS + 60, sk.MAX_THREADS, -1), 3, 2]:
+    assert sk.verify_batch(comps, golds, threads=n).to_pylist() == [True] * 200
+    sk.check_batch(comps, golds, threads=n)
+    _core.first_false_claims(["1 + 1 = 3"] * 50, threads=n)
+    peak = max(peak, threads())
+print(base, peak, threads(), sk.MAX_THREADS)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc/self/task")
+def test_thread_count_stays_bounded_after_many_distinct_values():
+    out = subprocess.run([sys.executable, "-c", _THREAD_COUNT], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    base, peak, end, cap = map(int, out.stdout.split())
+    # One pool of at most MAX_THREADS workers (a replaced smaller pool's threads exit as they finish);
+    # before, every distinct value kept a pool of its own (64 values left 2,147 threads).
+    assert end <= base + cap + 4, (base, peak, end, cap)
+    assert peak <= base + 2 * cap + 4, (base, peak, end, cap)
+
+
+def test_threads_1_runs_on_the_calling_thread_and_agrees():
+    comps, golds = _dataset(300, seed=11)
+    assert sk.verify_batch(comps, golds, threads=1).to_pylist() == sk.verify_batch(comps, golds, threads=3).to_pylist()
+
+
+@pytest.mark.parametrize("command", ["verify", "plan"])
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_cli_threads_must_be_positive(command, value, tmp_path, capsys):
+    from stagekit.cli import main
+
+    args = ["verify", "--sample"] if command == "verify" else ["plan", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "r")]
+    with pytest.raises(SystemExit) as e:
+        main([*args, f"--threads={value}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --threads" in err and value in err, err
+    assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
 # A light import.
 # ---------------------------------------------------------------------------------------------------
 
