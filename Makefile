@@ -44,11 +44,15 @@ rust-test:
 py-test:
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-## a short fuzzing run of the parser (needs cargo-fuzz; installs it on first use)
+## a short fuzzing run of each target: check, compare (and normalize), nesting (needs cargo-fuzz; installs it
+## on first use); FUZZ_SECONDS per target, FUZZ_TARGETS to choose
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= check compare nesting
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
-	cd rust/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run check -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=check.dict -timeout=5
+	cd rust/fuzz && for t in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -len_control=0 \
+			-dict=check.dict -timeout=5 -rss_limit_mb=4096 || exit 1; done
 
 ## every benchmark the README quotes (verifier, transforms at 100k/1M/10M, Ray at 1M/10M), each with its
 ## machine line and command, collected in benches/out/ALL.md (~10 min on 2 quiet cores; BENCH_ARGS=--quick: ~1 min)

@@ -191,8 +191,8 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
         }
         out.extend(found);
     }
-    let has_box = !out.is_empty();
-    if let Some(c) = last_answer_marker(region, has_box) {
+    let box_start = out.first().map(|c: &Candidate| c.start);
+    if let Some(c) = last_answer_marker(region, box_start) {
         out.push(c);
     }
     if let Some(c) = last_hashes(region) {
@@ -289,14 +289,24 @@ fn strip_math_spans(s: &str) -> String {
 
 /// Most occurrences of the word "answer" examined, from the end.
 const MAX_ANSWER_WORDS: usize = 10_000;
+/// Most text the phrases after those occurrences may scan in all, in bytes (each is charged the text
+/// after it), or four times the text where that is more: linear work however many phrases a completion
+/// repeats (`the answer is` x 3,790 in one sentence took 0.8 s before), and the last phrase is always read.
+const MARKER_SCAN_BUDGET: usize = 1 << 18;
 
 /// The last "final answer is ..." / "the answer is ..." phrase or "Answer: ..." label whose content is
 /// an answer (where a box exists, a later phrase must look like an answer to override it: "so the answer
 /// is correct" does not). One pass over the text finds every "answer" (any case).
-fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
+fn last_answer_marker(region: &str, box_start: Option<usize>) -> Option<Candidate> {
+    let has_box = box_start.is_some();
     let lower = region.to_ascii_lowercase();
     let hits: Vec<usize> = memchr::memmem::find_iter(lower.as_bytes(), b"answer").collect();
+    let mut budget = MARKER_SCAN_BUDGET.max(4 * region.len());
     for &q in hits.iter().rev().take(MAX_ANSWER_WORDS) {
+        if box_start.is_some_and(|b| q < b) {
+            // A phrase before the box never supersedes it.
+            break;
+        }
         let before = &lower[..q];
         let after = &lower[q + 6..];
         let (start, content, body) = if let Some(rest) = after.strip_prefix(" is").or_else(|| after.strip_prefix("s are")) {
@@ -310,12 +320,14 @@ fn last_answer_marker(region: &str, has_box: bool) -> Option<Candidate> {
                 continue;
             };
             let body = &region[region.len() - rest.len()..];
+            budget = budget.checked_sub(body.len())?;
             match phrase_content(body) {
                 Some(c) => (start, c, body),
                 None => continue,
             }
         } else if let Some(rest) = ["**:", ":**", ":", " :"].iter().find_map(|l| after.strip_prefix(l)) {
             let body = region[region.len() - rest.len()..].trim_start_matches(['*', ' ', '\t']);
+            budget = budget.checked_sub(body.len())?;
             let line = body.lines().next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;
@@ -749,6 +761,18 @@ mod tests {
         );
         assert_eq!(ex("1/2 pound almonds and 1/3 pound walnuts.").as_deref(), Some("1/3"));
         assert_eq!(ex("nothing"), None);
+    }
+
+    #[test]
+    fn repeated_phrases_are_linear() {
+        // Found by the `nesting` fuzz target: 0.8 s before the scan budget.
+        let h = "the answer is".repeat(3790);
+        let t = std::time::Instant::now();
+        let _ = crate::check(&format!("\\boxed{{{h}}}"), &h, &crate::Options::default());
+        let _ = ex(&format!("\\boxed{{1}} {}", "the answer is $$ ".repeat(5000)));
+        assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+        assert_eq!(ex("\\boxed{5}. Then the answer is 6.").as_deref(), Some("6"));
+        assert_eq!(ex("The answer is 6. So \\boxed{5}").as_deref(), Some("5"));
     }
 
     #[test]
