@@ -330,59 +330,135 @@ fn closing_of_first(toks: &[Tok]) -> Option<usize> {
     None
 }
 
+/// Parse a token stream as an answer. Linear in the tokens however deep the tuples, sets and lists
+/// nest: brackets are matched once, and each level skips the groups nested in it.
 pub fn parse_tokens(toks: &[Tok]) -> PResult<Answer> {
-    crate::guard::recurse(|| parse_tokens_inner(toks)).unwrap_or(Err(ParseError::TooDeep))
+    Brackets::new(toks).parse(toks)
 }
 
-fn parse_tokens_inner(toks: &[Tok]) -> PResult<Answer> {
-    if toks.is_empty() {
-        return Err(ParseError::Empty);
-    }
-    // Unions of intervals.
-    let cup = split_top(toks, |t| matches!(t, Tok::Cmd(c) if c == "cup"));
-    if cup.len() > 1 {
-        let mut ivs = Vec::new();
-        for part in cup {
-            let a = parse_tokens(part)?;
-            ivs.extend(to_intervals(&a).ok_or_else(|| ParseError::Unsupported("\\cup of non-intervals".into()))?);
-        }
-        return Ok(Answer::Intervals(ivs));
-    }
-    if matches!(toks, [Tok::Cmd(c)] if c == "emptyset") {
-        return Ok(Answer::Set(Vec::new()));
-    }
-    // Bracketed tuples, intervals and sets.
-    if let (Some(Tok::Open(o)), Some(Tok::Close(c))) = (toks.first(), toks.last()) {
-        if closing_of_first(toks) == Some(toks.len() - 1) && *o != b'{' {
-            let inner = &toks[1..toks.len() - 1];
-            let items = split_top(inner, |t| matches!(t, Tok::Op(b',' | b';')));
-            if *o == b'S' {
-                if inner.is_empty() {
-                    return Ok(Answer::Set(Vec::new()));
+/// The closing bracket of every opening one in a token stream (any kind closes any kind, as depth
+/// counting does), so a level of the structure finds its top-level tokens without walking the groups
+/// inside it. Every slice it is asked about is part of the stream it was built from.
+struct Brackets<'a> {
+    base: &'a [Tok],
+    close: Vec<u32>,
+}
+
+impl<'a> Brackets<'a> {
+    fn new(toks: &'a [Tok]) -> Self {
+        let mut close = vec![u32::MAX; toks.len()];
+        let mut open = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            match t {
+                Tok::Open(_) => open.push(i),
+                Tok::Close(_) => {
+                    if let Some(o) = open.pop() {
+                        close[o] = i as u32;
+                    }
                 }
-                return Ok(Answer::Set(parse_items(&items)?));
-            }
-            if items.len() >= 2 {
-                return Ok(Answer::Tuple { open: *o, close: *c, items: parse_items(&items)? });
+                _ => {}
             }
         }
+        Brackets { base: toks, close }
     }
-    let parts = split_top(toks, is_sep);
-    if parts.len() > 1 {
-        let parts: Vec<&[Tok]> = parts.into_iter().filter(|p| !p.is_empty()).collect();
-        if parts.len() == 1 {
-            return parse_tokens(parts[0]);
-        }
-        return Ok(Answer::List(parse_items(&parts)?));
-    }
-    relation(toks)
-}
 
-fn parse_items(parts: &[&[Tok]]) -> PResult<Vec<Answer>> {
-    if parts.len() > MAX_ITEMS {
-        return Err(ParseError::TooLong);
+    fn offset(&self, part: &[Tok]) -> usize {
+        (part.as_ptr() as usize - self.base.as_ptr() as usize) / std::mem::size_of::<Tok>()
     }
-    parts.iter().map(|p| parse_tokens(p)).collect()
+
+    /// Within `part`, the index of the bracket closing the opener at `i`, if it is in `part`.
+    fn closing(&self, part: &[Tok], i: usize) -> Option<usize> {
+        let at = self.offset(part);
+        match self.close.get(at + i) {
+            Some(&c) if c != u32::MAX && (c as usize) < at + part.len() => Some(c as usize - at),
+            _ => None,
+        }
+    }
+
+    /// [`split_top`], skipping every group nested at the top level in one step.
+    fn split_top<'t>(&self, toks: &'t [Tok], pred: impl Fn(&Tok) -> bool) -> Vec<&'t [Tok]> {
+        let mut parts = Vec::new();
+        let mut depth = 0i32;
+        let mut start = 0;
+        let mut i = 0;
+        while i < toks.len() {
+            match &toks[i] {
+                Tok::Open(_) => {
+                    if depth == 0 {
+                        if let Some(c) = self.closing(toks, i) {
+                            i = c + 1;
+                            continue;
+                        }
+                    }
+                    depth += 1;
+                }
+                Tok::Close(_) => depth -= 1,
+                t if depth == 0 && pred(t) => {
+                    parts.push(&toks[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        parts.push(&toks[start..]);
+        parts
+    }
+
+    fn parse(&self, toks: &[Tok]) -> PResult<Answer> {
+        crate::guard::recurse(|| self.parse_level(toks)).unwrap_or(Err(ParseError::TooDeep))
+    }
+
+    fn parse_level(&self, toks: &[Tok]) -> PResult<Answer> {
+        if toks.is_empty() {
+            return Err(ParseError::Empty);
+        }
+        // Unions of intervals.
+        let cup = self.split_top(toks, |t| matches!(t, Tok::Cmd(c) if c == "cup"));
+        if cup.len() > 1 {
+            let mut ivs = Vec::new();
+            for part in cup {
+                let a = self.parse(part)?;
+                ivs.extend(to_intervals(&a).ok_or_else(|| ParseError::Unsupported("\\cup of non-intervals".into()))?);
+            }
+            return Ok(Answer::Intervals(ivs));
+        }
+        if matches!(toks, [Tok::Cmd(c)] if c == "emptyset") {
+            return Ok(Answer::Set(Vec::new()));
+        }
+        // Bracketed tuples, intervals and sets.
+        if let (Some(Tok::Open(o)), Some(Tok::Close(c))) = (toks.first(), toks.last()) {
+            if self.closing(toks, 0) == Some(toks.len() - 1) && *o != b'{' {
+                let inner = &toks[1..toks.len() - 1];
+                let items = self.split_top(inner, |t| matches!(t, Tok::Op(b',' | b';')));
+                if *o == b'S' {
+                    if inner.is_empty() {
+                        return Ok(Answer::Set(Vec::new()));
+                    }
+                    return Ok(Answer::Set(self.parse_items(&items)?));
+                }
+                if items.len() >= 2 {
+                    return Ok(Answer::Tuple { open: *o, close: *c, items: self.parse_items(&items)? });
+                }
+            }
+        }
+        let parts = self.split_top(toks, is_sep);
+        if parts.len() > 1 {
+            let parts: Vec<&[Tok]> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+            if parts.len() == 1 {
+                return self.parse(parts[0]);
+            }
+            return Ok(Answer::List(self.parse_items(&parts)?));
+        }
+        relation(toks)
+    }
+
+    fn parse_items(&self, parts: &[&[Tok]]) -> PResult<Vec<Answer>> {
+        if parts.len() > MAX_ITEMS {
+            return Err(ParseError::TooLong);
+        }
+        parts.iter().map(|p| self.parse(p)).collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -175,10 +175,6 @@ fn all(it: impl Iterator<Item = Decision>) -> Decision {
 }
 
 fn pm_count_answer(a: &Answer) -> usize {
-    crate::guard::recurse(|| pm_count_inner(a)).unwrap_or(usize::MAX)
-}
-
-fn pm_count_inner(a: &Answer) -> usize {
     let count = |e: &Expr| {
         let mut n = 0;
         e.walk(&mut |x| n += matches!(x, Expr::Pm(..)) as usize);
@@ -187,9 +183,8 @@ fn pm_count_inner(a: &Answer) -> usize {
     match a {
         Answer::Scalar(e) => count(e),
         Answer::Equation { lhs, rhs, .. } => count(lhs) + count(rhs),
-        Answer::Tuple { items, .. } | Answer::Set(items) | Answer::List(items) => {
-            items.iter().map(pm_count_answer).max().unwrap_or(0)
-        }
+        // A tuple's, set's or list's items are counted when `equivalent` reaches each of them (counting
+        // them again at every level of nested tuples made the comparison quadratic in the depth).
         _ => 0,
     }
 }
