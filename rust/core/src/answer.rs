@@ -341,11 +341,16 @@ pub fn parse_tokens(toks: &[Tok]) -> PResult<Answer> {
 /// inside it. Every slice it is asked about is part of the stream it was built from.
 struct Brackets<'a> {
     base: &'a [Tok],
-    close: Vec<u32>,
+    /// Built on the first question.
+    close: std::cell::OnceCell<Vec<u32>>,
 }
 
 impl<'a> Brackets<'a> {
     fn new(toks: &'a [Tok]) -> Self {
+        Brackets { base: toks, close: std::cell::OnceCell::new() }
+    }
+
+    fn index(toks: &[Tok]) -> Vec<u32> {
         let mut close = vec![u32::MAX; toks.len()];
         let mut open = Vec::new();
         for (i, t) in toks.iter().enumerate() {
@@ -359,7 +364,7 @@ impl<'a> Brackets<'a> {
                 _ => {}
             }
         }
-        Brackets { base: toks, close }
+        close
     }
 
     fn offset(&self, part: &[Tok]) -> usize {
@@ -369,7 +374,7 @@ impl<'a> Brackets<'a> {
     /// Within `part`, the index of the bracket closing the opener at `i`, if it is in `part`.
     fn closing(&self, part: &[Tok], i: usize) -> Option<usize> {
         let at = self.offset(part);
-        match self.close.get(at + i) {
+        match self.close.get_or_init(|| Self::index(self.base)).get(at + i) {
             Some(&c) if c != u32::MAX && (c as usize) < at + part.len() => Some(c as usize - at),
             _ => None,
         }

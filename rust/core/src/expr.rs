@@ -493,7 +493,9 @@ impl<'a> Parser<'a> {
         }
         // Chains built by loops (`a/b/c`, `3!!`) nest without recursing; no expression is deeper than
         // the limit, so every walk over it (and its clone, comparison and drop) stays bounded.
-        if !e.depth_at_most(MAX_DEPTH.saturating_sub(crate::guard::depth())) {
+        // Every level of an expression takes a token of its own, so only a long stream needs the walk.
+        let room = MAX_DEPTH.saturating_sub(crate::guard::depth());
+        if toks.len() >= room && !e.depth_at_most(room) {
             return Err(ParseError::TooDeep);
         }
         Ok(e)

@@ -213,6 +213,8 @@ struct Out {
     non_dot: usize,
     /// End of the whole text (all frames) without trailing whitespace.
     all_end_non_ws: usize,
+    /// Inside a wrapper's frame (the counts above are kept only there: nothing asks them of the top).
+    framed: bool,
 }
 
 /// What [`Out`] saves of the enclosing frame when a wrapper's frame opens.
@@ -223,11 +225,12 @@ struct FrameState {
     bad: usize,
     non_dot: usize,
     all_end_non_ws: usize,
+    framed: bool,
 }
 
 impl Out {
     fn with_capacity(n: usize) -> Self {
-        Out { s: String::with_capacity(n), floor: 0, end_non_ws: 0, bad: 0, non_dot: 0, all_end_non_ws: 0 }
+        Out { s: String::with_capacity(n), floor: 0, end_non_ws: 0, bad: 0, non_dot: 0, all_end_non_ws: 0, framed: false }
     }
 
     /// The current frame's text.
@@ -259,8 +262,10 @@ impl Out {
             self.end_non_ws = self.s.len() + c.len_utf8();
             self.all_end_non_ws = self.end_non_ws;
         }
-        self.bad += !is_unit_char(c) as usize;
-        self.non_dot += (c != '.') as usize;
+        if self.framed {
+            self.bad += !is_unit_char(c) as usize;
+            self.non_dot += (c != '.') as usize;
+        }
         self.s.push(c);
     }
 
@@ -283,6 +288,7 @@ impl Out {
             bad: self.bad,
             non_dot: self.non_dot,
             all_end_non_ws: self.all_end_non_ws,
+            framed: self.framed,
         }
     }
 
@@ -293,6 +299,7 @@ impl Out {
         self.end_non_ws = self.floor;
         self.bad = 0;
         self.non_dot = 0;
+        self.framed = true;
         saved
     }
 
@@ -311,6 +318,7 @@ impl Out {
         let (bad, non_dot, end) = (self.bad, self.non_dot, self.end_non_ws);
         let had_text = self.s.len() > self.floor;
         self.floor = outer.floor;
+        self.framed = outer.framed;
         self.bad = outer.bad + bad;
         self.non_dot = outer.non_dot + non_dot;
         self.end_non_ws = if had_text { end } else { outer.end_non_ws };
@@ -324,12 +332,13 @@ impl Out {
         self.bad = state.bad;
         self.non_dot = state.non_dot;
         self.all_end_non_ws = state.all_end_non_ws;
+        self.framed = state.framed;
     }
 }
 
 /// A character a unit text may hold (see [`is_unit_text`]).
 fn is_unit_char(c: char) -> bool {
-    c.is_alphabetic() || " /.-^{}0123456789".contains(c)
+    matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | ' ' | '/' | '.' | '-' | '^' | '{' | '}') || (!c.is_ascii() && c.is_alphabetic())
 }
 
 /// [`is_unit_text`] of a frame's (trimmed) text, in constant time from the counts [`Out`] keeps: only a
@@ -344,17 +353,23 @@ fn frame_is_unit_text(w: &str, bad: usize, non_dot: usize) -> bool {
 }
 
 fn rewrite_commands(s: &str) -> String {
-    let braces = BraceIndex::new(s);
+    let braces = LazyBraces { text: s, index: std::cell::OnceCell::new() };
     let mut out = Out::with_capacity(s.len() + 8);
     rewrite_frame(s, 0, &braces, &mut out);
     out.s
 }
 
+/// A [`BraceIndex`] of the whole text, built on the first question (most answers ask none).
+struct LazyBraces<'a> {
+    text: &'a str,
+    index: std::cell::OnceCell<BraceIndex>,
+}
+
 /// Rewrite `s`, which starts at byte `base` of the text `braces` indexes, into `out`'s current frame.
-fn rewrite_frame(s: &str, base: usize, braces: &BraceIndex, out: &mut Out) {
+fn rewrite_frame(s: &str, base: usize, braces: &LazyBraces, out: &mut Out) {
     // `matching_brace(s, open_at)` within this frame, in constant time.
     let close = |open_at: usize| -> Option<usize> {
-        let c = braces.close(base + open_at - 1)?;
+        let c = braces.index.get_or_init(|| BraceIndex::new(braces.text)).close(base + open_at - 1)?;
         (c < base + s.len()).then(|| c - base)
     };
     let b = s.as_bytes();
