@@ -487,6 +487,15 @@ def test_cli_threads_must_be_positive(command, value, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_cli_run_threads_must_be_positive(value, tmp_path, capsys):
+    from stagekit.cli import main
+
+    assert main(["run", "--threads", value, "--out", str(tmp_path / "run")]) == 2
+    assert f"threads must be >= 1, got {value}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 # ---------------------------------------------------------------------------------------------------
 # A light import.
 # ---------------------------------------------------------------------------------------------------
