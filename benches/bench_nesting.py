@@ -83,9 +83,13 @@ def main() -> int:
             for s in (0, 64):
                 r = next(x for x in results if x["construct"] == c and x["stack_kib"] == s)
                 rows = [x for x in r["rows"] if x["depth"] == d]
-                if r["crash"] and (not rows or r["crash"]["during"][1] == d):
-                    cells.append(f"**crash** ({r['crash']['during'][2] if r['crash']['during'] else '?'})")
+                during = (r["crash"] or {}).get("during") or [c, d, "?"]
+                if r["crash"] and during[1] == d:
+                    cells.append(f"**crash** ({during[2]})")
                     crashes.append((c, d, s, r["crash"]))
+                    continue
+                if r["crash"] and not rows:
+                    cells.append("not run (crashed before)")
                     continue
                 if not rows:
                     cells.append("n/a")
