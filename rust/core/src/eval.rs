@@ -205,6 +205,80 @@ impl Exact {
         }
     }
 
+    /// The exact value of a constant expression and its first-order sensitivity to its decimal literals:
+    /// how far the value moves when every literal `d` is moved by `|d|` (one unit of relative error),
+    /// summed in absolute value. `NotRational` where it is not a rational function of the literals.
+    pub fn sensitivity(&mut self, e: &Expr) -> EResult<(Q, Q)> {
+        crate::deep(|| self.sensitivity_inner(e))
+    }
+
+    fn sensitivity_inner(&mut self, e: &Expr) -> EResult<(Q, Q)> {
+        let env = Env { names: &[], values: &[] };
+        if !e.has_decimal() {
+            return Ok((self.eval(e, &env)?, Q::zero()));
+        }
+        match e {
+            Expr::Dec(q) => Ok((q.clone(), q.abs())),
+            Expr::Neg(a) => {
+                let (v, s) = self.sensitivity(a)?;
+                Ok((-v, s))
+            }
+            Expr::Add(items) => {
+                let (mut v, mut s) = (Q::zero(), Q::zero());
+                for x in items {
+                    let (a, b) = self.sensitivity(x)?;
+                    v = self.capped(qadd(v, a))?;
+                    s = self.capped(qadd(s, b))?;
+                }
+                Ok((v, s))
+            }
+            Expr::Mul(items) => {
+                let (mut v, mut s) = (Q::one(), Q::zero());
+                for x in items {
+                    let (a, b) = self.sensitivity(x)?;
+                    s = self.capped(qadd(qmul(v.abs(), b), qmul(s, a.abs())))?;
+                    v = self.capped(qmul(v, a))?;
+                }
+                Ok((v, s))
+            }
+            Expr::Div(a, b) => {
+                let (va, sa) = self.sensitivity(a)?;
+                let (vb, sb) = self.sensitivity(b)?;
+                if vb.is_zero() {
+                    return Err(EvalError::Undefined);
+                }
+                let v = self.capped(&va / &vb)?;
+                let s = self.capped(sa / vb.abs() + va.abs() * sb / (&vb * &vb))?;
+                Ok((v, s))
+            }
+            Expr::Percent(a) => {
+                let (v, s) = self.sensitivity(a)?;
+                let h = Q::from_integer(BigInt::from(100));
+                Ok((v / &h, s / h))
+            }
+            Expr::Pow(a, b) => {
+                let (vb, sb) = self.sensitivity(b)?;
+                if !sb.is_zero() || !vb.is_integer() {
+                    return Err(EvalError::NotRational);
+                }
+                let (va, sa) = self.sensitivity(a)?;
+                let n = vb.to_integer();
+                let v = self.pow(va.clone(), vb)?;
+                let s = if va.is_zero() {
+                    if n.is_one() {
+                        sa
+                    } else {
+                        Q::zero()
+                    }
+                } else {
+                    self.capped(Q::from_integer(n.abs()) * (&v / &va).abs() * sa)?
+                };
+                Ok((v, s))
+            }
+            _ => Err(EvalError::NotRational),
+        }
+    }
+
     fn pow(&mut self, base: Q, exp: Q) -> EResult<Q> {
         if exp.is_integer() {
             let n = exp.to_integer();
@@ -377,7 +451,7 @@ fn cdiv(a: C, b: C) -> C {
     }
 }
 
-fn cpow(a: C, b: C) -> C {
+pub(crate) fn cpow(a: C, b: C) -> C {
     if b.im == 0.0 && b.re.fract() == 0.0 && b.re.abs() <= 1024.0 {
         let n = b.re as i32;
         if a.im == 0.0 {

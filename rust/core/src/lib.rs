@@ -11,6 +11,7 @@
 //! goes through one depth guard ([`guard`]), and no input overflows even a small thread stack.
 
 pub mod answer;
+pub mod approx;
 pub mod check;
 pub mod equiv;
 pub mod eval;
@@ -18,6 +19,7 @@ pub mod expr;
 pub mod extract;
 pub mod guard;
 pub mod normalize;
+pub mod poly;
 pub mod steps;
 
 pub use check::{check, check_many, check_many_on, check_opt, compare, map_on_workers, Status, Verdict};
