@@ -448,13 +448,117 @@ impl Ctx {
         if r.num.is_zero() {
             return Some(Ctx::rf(Poly::default()));
         }
-        if r.den.is_one() || r.den.0.len() != 1 {
+        if r.den.is_one() {
             return Some(r);
+        }
+        if r.den.0.len() != 1 {
+            return self.reduce_fraction(r);
         }
         let inv = self.ppow(&r.den, -1)?;
         r.num = self.pmul(&r.num, &inv)?;
         r.den = Poly::one();
         Some(r)
+    }
+
+    /// `p` as a dense polynomial in one variable (exact coefficients, no decimals, exponents ≥ 0).
+    fn dense(&self, p: &Poly) -> Option<(Option<u16>, Vec<Q>)> {
+        let (mut id, mut deg) = (None, 0usize);
+        for (m, c) in &p.0 {
+            if c.e != 0.0 {
+                return None;
+            }
+            match m.as_slice() {
+                [] => {}
+                [(a, k)] if *k > 0 && matches!(self.atoms[*a as usize], Atom::Var(_)) => {
+                    if id.is_some_and(|x| x != *a) {
+                        return None;
+                    }
+                    id = Some(*a);
+                    deg = deg.max(*k as usize);
+                }
+                _ => return None,
+            }
+        }
+        if deg > 64 {
+            return None;
+        }
+        let mut v = vec![Q::zero(); deg + 1];
+        for (m, c) in &p.0 {
+            v[m.first().map_or(0, |x| x.1 as usize)] = c.q.clone();
+        }
+        Some((id, v))
+    }
+
+    fn sparse(id: Option<u16>, v: &[Q]) -> Poly {
+        let mut p = Poly::default();
+        for (k, q) in v.iter().enumerate() {
+            let m = match (k, id) {
+                (0, _) | (_, None) => Vec::new(),
+                (k, Some(a)) => vec![(a, k as i32)],
+            };
+            p.add_term(m, Coef { q: q.clone(), e: 0.0 });
+        }
+        p
+    }
+
+    /// Quotient and remainder of dense polynomials (`b` with a nonzero leading coefficient).
+    fn divmod(&mut self, a: &[Q], b: &[Q]) -> Option<(Vec<Q>, Vec<Q>)> {
+        let db = b.len() - 1;
+        let mut r: Vec<Q> = a.to_vec();
+        if r.len() <= db {
+            return Some((vec![Q::zero()], r));
+        }
+        let mut q = vec![Q::zero(); r.len() - db];
+        for i in (0..q.len()).rev() {
+            let c = &r[i + db] / &b[db];
+            for (j, bj) in b.iter().enumerate() {
+                let t = self.qmul(&c, bj)?;
+                r[i + j] = &r[i + j] - t;
+            }
+            q[i] = c;
+        }
+        r.truncate(db.max(1));
+        while r.len() > 1 && r.last().is_some_and(|x| x.is_zero()) {
+            r.pop();
+        }
+        Some((q, r))
+    }
+
+    /// Monic greatest common divisor of dense polynomials.
+    fn gcd(&mut self, a: &[Q], b: &[Q]) -> Option<Vec<Q>> {
+        let trim = |mut v: Vec<Q>| {
+            while v.len() > 1 && v.last().is_some_and(|x| x.is_zero()) {
+                v.pop();
+            }
+            v
+        };
+        let (mut x, mut y) = (trim(a.to_vec()), trim(b.to_vec()));
+        while !(y.len() == 1 && y[0].is_zero()) {
+            let (_, r) = self.divmod(&x, &y)?;
+            x = y;
+            y = trim(r);
+        }
+        let lead = x.last()?.clone();
+        if lead.is_zero() {
+            return None;
+        }
+        Some(x.into_iter().map(|c| c / &lead).collect())
+    }
+
+    /// `num/den` in lowest terms where both are polynomials in one variable without decimals.
+    fn reduce_fraction(&mut self, r: Rf) -> Option<Rf> {
+        let (Some((ia, na)), Some((ib, da))) = (self.dense(&r.num), self.dense(&r.den)) else { return Some(r) };
+        if ia.is_some() && ib.is_some() && ia != ib || da.len() < 2 || na.len() < 2 {
+            return Some(r);
+        }
+        let id = ia.or(ib);
+        let g = self.gcd(&na, &da)?;
+        if g.len() < 2 {
+            return Some(r);
+        }
+        let (qn, _) = self.divmod(&na, &g)?;
+        let (qd, _) = self.divmod(&da, &g)?;
+        Some(Rf { num: Ctx::sparse(id, &qn), den: Ctx::sparse(id, &qd) })
     }
 
     fn rf_add(&mut self, a: Rf, b: Rf) -> Option<Rf> {
@@ -468,6 +572,24 @@ impl Ctx {
             let nb = self.pscale(&b.num, &k, ek)?;
             let num = self.padd(&a.num, &nb)?;
             return self.normalize(Rf { num, den: a.den });
+        }
+        // The least common denominator where both are polynomials in one variable (partial fractions
+        // `\frac{A}{x+3} + \frac{B}{(x+3)^2}` share `(x+3)^2`, so decimals are compared per coefficient
+        // against the same denominator as the other side's).
+        if let (Some((ia, da)), Some((ib, db))) = (self.dense(&a.den), self.dense(&b.den)) {
+            if ia == ib && da.len() > 1 && db.len() > 1 {
+                let g = self.gcd(&da, &db)?;
+                if g.len() > 1 {
+                    let (fa, _) = self.divmod(&db, &g)?;
+                    let (fb, _) = self.divmod(&da, &g)?;
+                    let (fa, fb) = (Ctx::sparse(ia, &fa), Ctx::sparse(ia, &fb));
+                    let x = self.pmul(&a.num, &fa)?;
+                    let y = self.pmul(&b.num, &fb)?;
+                    let num = self.padd(&x, &y)?;
+                    let den = self.pmul(&a.den, &fa)?;
+                    return self.normalize(Rf { num, den });
+                }
+            }
         }
         let x = self.pmul(&a.num, &b.den)?;
         let y = self.pmul(&b.num, &a.den)?;
@@ -909,12 +1031,19 @@ impl Ctx {
         Some(vals)
     }
 
+    /// Is `d` zero at the evaluation points? Exactly (decimals as the rationals they spell) first; where a
+    /// decimal tolerance is needed, one perturbation of the decimal-bearing coefficients, each within its
+    /// own tolerance, must explain `d` at every point at once ([`explained`]): a tolerance at each point
+    /// separately would let the largest terms hide a small one.
     fn points_zero(&self, d: &Poly, names: &[Box<str>], complex: bool, tol: f64) -> Decision {
         let mut ids = Vec::new();
         d.atoms(&mut ids);
-        let (mut agree, mut unknown): (u32, u32) = (0, 0);
+        let dec_atoms = ids.iter().any(|id| matches!(self.atoms[*id as usize], Atom::Opaque { dec: true, .. }));
+        let cols: Vec<(&Mono, f64)> = d.0.iter().filter(|(_, c)| c.e != 0.0).map(|(m, c)| (m, c.e)).collect();
+        let mut rows: Vec<(Vec<C>, C, f64)> = Vec::new();
+        let (mut agree, mut unknown, mut off): (u32, u32, u32) = (0, 0, 0);
         for trial in 0..POINTS {
-            if enough(agree, unknown, trial, names.len()) {
+            if off == 0 && enough(agree, unknown, trial, names.len()) {
                 break;
             }
             let Some(vals) = self.point_values(&ids, names, trial, complex) else { continue };
@@ -922,18 +1051,40 @@ impl Ctx {
             if !complex && v.nonreal {
                 continue;
             }
-            match zero_test(&v, tol) {
-                Zero::NonZero => return Decision::NotEqual,
+            match zero_test(&v, 0.0) {
+                Zero::NonZero if cols.is_empty() || dec_atoms && zero_test(&v, tol) == Zero::NonZero => {
+                    return Decision::NotEqual
+                }
+                Zero::NonZero => off += 1,
                 Zero::Zero => agree += 1,
-                Zero::Unknown => unknown += 1,
-                Zero::Undefined => {}
+                Zero::Unknown => {
+                    unknown += 1;
+                    continue;
+                }
+                Zero::Undefined => continue,
             }
+            let phi: Vec<C> = cols.iter().map(|(m, e)| self.mono_value(m, &vals).v * (tol * e)).collect();
+            rows.push((phi, -v.v, v.err));
         }
-        if agree >= 3 || (agree >= 2 && unknown == 0) {
+        if off == 0 {
+            return if agree >= 3 || (agree >= 2 && unknown == 0) { Decision::Equal } else { Decision::Unknown };
+        }
+        if dec_atoms || rows.len() < cols.len() + 2 {
+            return Decision::Unknown; // a tolerance the points cannot weigh
+        }
+        if explained(&rows, cols.len()) {
             Decision::Equal
         } else {
-            Decision::Unknown
+            Decision::NotEqual
         }
+    }
+
+    fn mono_value(&self, m: &Mono, vals: &[Option<Approx>]) -> Approx {
+        let mut acc = Approx::exact(C::new(1.0, 0.0));
+        for (id, k) in m {
+            acc = acc * vals[*id as usize].unwrap_or_else(Approx::undefined).powi(*k as i64);
+        }
+        acc
     }
 
     /// `p = c · g` for a nonzero constant `c` (two equations `p = 0`, `g = 0` that say the same).
@@ -1020,7 +1171,7 @@ impl Ctx {
                 }
                 Some((p0, g0)) => {
                     let cross = Approx::sum(&[pv * *g0, -(*p0 * gv)]);
-                    match zero_test(&cross, tol) {
+                    match exact_then_tolerance(&cross, tol) {
                         Zero::NonZero => return Decision::NotEqual,
                         Zero::Zero => agree += 1,
                         Zero::Unknown => unknown += 1,
@@ -1046,6 +1197,62 @@ impl WithErr for Approx {
         self.err = err;
         self
     }
+}
+
+/// Whether one vector `u` with every `|u_j| ≤ 1` solves `Σ_j a_ij u_j = b_i` at every point `i` within
+/// the point's error bound (rows: `(a_i, b_i, err_i)`; complex rows give two real equations). The
+/// least-squares solution (regularised, so identities among the columns do not break it) is tried.
+fn explained(rows: &[(Vec<C>, C, f64)], m: usize) -> bool {
+    let mut eqs: Vec<(Vec<f64>, f64, f64)> = Vec::new();
+    for (a, b, err) in rows {
+        eqs.push((a.iter().map(|z| z.re).collect(), b.re, *err));
+        if a.iter().any(|z| z.im != 0.0) || b.im != 0.0 {
+            eqs.push((a.iter().map(|z| z.im).collect(), b.im, *err));
+        }
+    }
+    // Normal equations (AᵀA + λI) u = Aᵀb, by Gaussian elimination with partial pivoting.
+    let mut g = vec![vec![0.0; m + 1]; m];
+    for (a, b, _) in &eqs {
+        for j in 0..m {
+            for k in 0..m {
+                g[j][k] += a[j] * a[k];
+            }
+            g[j][m] += a[j] * b;
+        }
+    }
+    let trace: f64 = (0..m).map(|j| g[j][j]).sum();
+    if !(trace.is_finite() && trace > 0.0) {
+        return false;
+    }
+    for (j, row) in g.iter_mut().enumerate() {
+        row[j] += 1e-12 * trace / m as f64;
+    }
+    for c in 0..m {
+        let piv = (c..m).max_by(|x, y| g[*x][c].abs().total_cmp(&g[*y][c].abs())).unwrap_or(c);
+        g.swap(c, piv);
+        if g[c][c] == 0.0 {
+            return false;
+        }
+        for r in 0..m {
+            if r != c {
+                let f = g[r][c] / g[c][c];
+                if f != 0.0 {
+                    for k in c..=m {
+                        g[r][k] -= f * g[c][k];
+                    }
+                }
+            }
+        }
+    }
+    let u: Vec<f64> = (0..m).map(|j| g[j][m] / g[j][j]).collect();
+    if u.iter().any(|x| !x.is_finite() || x.abs() > 1.0 + 1e-6) {
+        return false;
+    }
+    eqs.iter().all(|(a, b, err)| {
+        let fit: f64 = a.iter().zip(&u).map(|(x, y)| x * y).sum();
+        let scale: f64 = a.iter().map(|x| x.abs()).sum::<f64>() + b.abs();
+        (fit - b).abs() <= err + 1e-9 * scale
+    })
 }
 
 /// Enough points for an identity: four agreeing ones, after every sign pattern of the first three
@@ -1217,7 +1424,7 @@ pub fn float_points(p: &Expr, g: &Expr, names: &[Box<str>], rel_tol: f64, ratio:
                 Some((p0, g0)) => Approx::sum(&[pv * *g0, -(*p0 * gv)]),
             }
         };
-        match zero_test(&z, tol) {
+        match exact_then_tolerance(&z, tol) {
             Zero::NonZero => return Decision::NotEqual,
             Zero::Zero => agree += 1,
             Zero::Unknown => unknown += 1,
@@ -1228,6 +1435,16 @@ pub fn float_points(p: &Expr, g: &Expr, names: &[Box<str>], rel_tol: f64, ratio:
         Decision::Equal
     } else {
         Decision::Unknown
+    }
+}
+
+/// A value at one point where the coefficients are not at hand: zero only exactly (decimals as the
+/// rationals they spell); a difference the decimal tolerance could explain at this point alone is
+/// undecided, since a larger term's tolerance could be hiding a smaller term.
+fn exact_then_tolerance(z: &Approx, tol: f64) -> Zero {
+    match zero_test(z, 0.0) {
+        Zero::NonZero if zero_test(z, tol) != Zero::NonZero => Zero::Unknown,
+        other => other,
     }
 }
 
@@ -1281,6 +1498,12 @@ mod tests {
         assert_eq!(same("\\sqrt{19601-13860\\sqrt2}", "99-70\\sqrt2", 1e-8), Some(Equal));
         assert_eq!(same("\\sqrt{19601-13860\\sqrt2}", "99-70\\sqrt2+10^{-6}", 1e-8), Some(NotEqual));
         assert_eq!(same("i^2", "-1", 1e-8), Some(Equal));
+        // Partial fractions share the least common denominator: decimals compare per coefficient.
+        let apart = "-\\frac{13 x}{5}+\\frac{169}{10}-\\frac{11269651}{64000(2x+7)}+\\frac{1466467}{64000(2x+3)}+\\frac{139909}{16000(2x+3)^{2}}";
+        let nudged = "\\frac{-77.3x+22.3+0.89199x^{2}-20.8x^{4}}{(2x+3)^{2}(2x+7)}";
+        assert_eq!(same(nudged, apart, 1e-3), Some(NotEqual));
+        assert_eq!(same("\\frac{1}{x+3}+\\frac{2}{(x+3)^2}", "\\frac{x+5}{x^2+6x+9}", 1e-8), Some(Equal));
+        assert_eq!(same("\\frac{0.5x^2-0.5}{x-1}", "0.5x+0.5", 1e-8), Some(Equal));
     }
 
     #[test]
@@ -1290,6 +1513,15 @@ mod tests {
         assert_eq!(same("\\ln\\frac{x+1}{1-x}", "-\\ln\\frac{1-x}{x+1}", 1e-8), Some(Equal));
         assert_eq!(same("\\sqrt{x^2}", "x", 1e-8), Some(NotEqual));
         assert_eq!(same("e^{-1000x}", "0", 1e-8), Some(NotEqual));
+        // Rounded decimals in an identity between functions: one perturbation must explain every point.
+        let third = "0.333333333333333333";
+        assert_eq!(same(&format!("{third}\\sin^2x+{third}\\cos^2x"), "\\frac13", 1e-8), Some(Equal));
+        assert_eq!(same("1.005\\sin^2x+\\cos^2x", "1", 1e-2), Some(Equal));
+        assert_eq!(same("1.05\\sin^2x+\\cos^2x", "1", 1e-2), Some(NotEqual));
+        // A 1% change of a small term is not hidden by the tolerance of large ones (rel_tol 1e-3).
+        let gold = "-67.8e^{3x}+42.32203\\sqrt{x}-33.434e^{x+3}";
+        let pred = "\\frac{41903\\sqrt{x}}{1000}-\\frac{339e^{3x}}{5}-\\frac{16717e^{3}e^{x}}{500}";
+        assert_eq!(same(pred, gold, 1e-3), Some(NotEqual));
     }
 
     #[test]
