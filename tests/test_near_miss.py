@@ -390,3 +390,46 @@ def test_equal_forms_verify() -> None:
         print(f"  {v}: [{p.family}] {p.pred!r} vs {p.gold!r}")
     assert len(pairs) >= 2_000 * min(SCALE, 1)
     assert rate >= 0.99, [f"{v}: {p.pred!r} vs {p.gold!r}" for p, v in rejected[:30]]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The examples of issue 10 (sections 1 and 3), as plain behaviour.
+
+ISSUE_EXAMPLES = [
+    # A lower-order term hidden by the top-degree one.
+    ("61.87x^{5}+12.13x", "61.87x^{5}", "incorrect"),
+    ("3.5x^4+1", "3.5x^4", "incorrect"),
+    ("x^3-25.001", "x^3-25", "incorrect"),
+    ("\\frac{x^{12}}{2}+3", "0.5x^{12}", "incorrect"),
+    ("\\pi x^{30}+1", "\\pi x^{30}", "incorrect"),
+    ("\\frac{x^{12}}{2}", "0.5x^{12}", "correct"),
+    # Underflow and precision loss: decided exactly, or undecided, never equal.
+    ("e^{-1000}", "0", "incorrect"),
+    ("e^{-1000}", "e^{-1001}", "incorrect"),
+    ("\\sin(10^{20})", "\\sin(10^{20}+1)", "unparseable"),
+    ("10^{20}+1.5", "10^{20}", "incorrect"),
+    # Identically zero, cancellation, branch cuts.
+    ("\\cos^2x-\\sin^2x-\\cos 2x", "0", "correct"),
+    ("\\cos^2x-\\sin^2x-\\cos 2x+10^{-9}x", "0", "incorrect"),
+    ("\\sqrt{19601-13860\\sqrt2}", "99-70\\sqrt2", "correct"),
+    ("\\sqrt{19601-13860\\sqrt2}", "99-70\\sqrt2+10^{-6}", "incorrect"),
+    ("\\ln\\frac{x+1}{1-x}", "-\\ln\\frac{1-x}{x+1}", "correct"),
+    ("\\ln\\frac{x+1}{1-x}", "-\\ln\\frac{1-x}{x+1}+10^{-6}", "incorrect"),
+    # Multiple choice: two options are no choice.
+    ("C or D", "C", "incorrect"),
+    ("C and D", "C", "incorrect"),
+    ("C or not C", "C", "incorrect"),
+    ("(C), (D)", "C", "incorrect"),
+    ("C/D", "C", "incorrect"),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold", "want"), ISSUE_EXAMPLES)
+def test_issue_examples(pred: str, gold: str, want: str) -> None:
+    assert sk.compare(pred, gold) == want
+    assert sk.compare(gold, pred) == want
+
+
+def test_truncated_prose_is_no_answer() -> None:
+    v = sk.check("We place the tiles row by row. There are 12 tiles in each row, but in this grid, all", "12")
+    assert (v.status, v.predicted) == ("no_answer", None)

@@ -26,8 +26,8 @@ EXTRACTION = [
     ("Final Answer: The final answer is $x^2+1$. I hope it is correct.", "x^2+1"),
     ("**Final Answer**\n\\[\n\\boxed{7}\n\\]", "7"),
     ("<think>maybe \\boxed{3}</think>\nThe answer is $4$.", "4"),
-    ("we finally get $x = 5$ and stop", "x = 5"),
-    ("so there are 12 apples left", "12"),
+    ("we finally get $x = 5$ and stop.", "x = 5"),
+    ("so there are 12 apples left.", "12"),
     ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),
     ("\\boxed{\\left[ 1, \\frac{3}{2} \\right)}", "\\left[ 1, \\frac{3}{2} \\right)"),
 ]

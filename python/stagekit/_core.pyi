@@ -25,8 +25,9 @@ MAX_ANSWER_BYTES: Final[int]
 class VerifierError(RuntimeError):
     """An internal error (a panic) of the Rust verifier core."""
 
-def extract_answer(text: str) -> str | None:
-    """The final answer a completion commits to, or ``None``."""
+def extract_answer(text: str, require_marker: bool = False) -> str | None:
+    """The final answer a completion commits to, or ``None``; with ``require_marker`` only an answer given
+    with a marker (a box, "the answer is", ``Answer:``, ``####``, an ``A:`` line)."""
 
 def extract_gold(gold: str) -> str:
     """The answer of a gold reference: after ``####``, in the last ``\\boxed{}``, or the bare answer."""
@@ -35,7 +36,7 @@ def normalize(answer: str) -> str:
     """An answer with LaTeX and unicode noise removed, as the verifier sees it."""
 
 def check(
-    completion: str, gold: str, rel_tol: float = 1e-8
+    completion: str, gold: str, rel_tol: float = 1e-8, require_marker: bool = False
 ) -> tuple[Literal["correct", "incorrect", "no_answer", "unparseable"], str | None, str]:
     """``(status, predicted, gold_answer)`` of one pair."""
 
@@ -49,6 +50,7 @@ def verify_batch(
     golds: Iterable[str | None] | pa.Array | pa.ChunkedArray | Any,
     threads: int | None = None,
     rel_tol: float = 1e-8,
+    require_marker: bool = False,
 ) -> pa.BooleanArray:
     """Correctness of each pair, computed in parallel on ``threads`` threads (default: all cores; at most
     :data:`MAX_THREADS`, more is capped with a ``RuntimeWarning``; below 1 is a ``ValueError``). One
@@ -60,6 +62,7 @@ def check_batch(
     threads: int | None = None,
     rel_tol: float = 1e-8,
     with_gold: bool = True,
+    require_marker: bool = False,
 ) -> tuple[pa.BooleanArray, pa.UInt8Array, pa.StringArray, pa.StringArray | None]:
     """``(correct, status_code, predicted, gold_answer)`` arrays; codes index :data:`STATUSES`;
     ``gold_answer`` is None unless ``with_gold``. Verdicts become Arrow columns 16,384 rows at a time."""

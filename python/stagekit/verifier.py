@@ -84,13 +84,21 @@ class Verdict:
         return self.status == "correct"
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, *, require_marker: bool = False) -> str | None:
     r"""The final answer a completion commits to, or ``None``.
+
+    Without a marker (a box, "the answer is", ``Answer:``, ``####``, an ``A:`` line) only a *finished*
+    completion commits to its last math span or number: one whose text ends a sentence (``.``, ``!``,
+    ``?``). ``require_marker=True`` accepts marked answers only.
 
     >>> extract_answer("Tentatively $\\boxed{5}$. Wait: the final answer is $6$.")
     '6'
+    >>> extract_answer("So there are 12 rows."), extract_answer("So there are 12 rows, but in this grid, all")
+    ('12', None)
+    >>> extract_answer("So there are 12 rows.", require_marker=True) is None
+    True
     """
-    return _core.extract_answer(text)
+    return _core.extract_answer(text, require_marker)
 
 
 def extract_gold(gold: str) -> str:
@@ -111,23 +119,30 @@ def normalize_answer(answer: str) -> str:
     return _core.normalize(answer)
 
 
-def check(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> Verdict:
+def check(
+    completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL, require_marker: bool = False
+) -> Verdict:
     r"""Verdict of one completion against a gold answer or reference solution.
+
+    ``rel_tol`` is the relative tolerance of decimal literals (rounded values; see the README's verifier
+    policy); ``require_marker=True`` rewards only answers given with a marker (see :func:`extract_answer`).
 
     >>> check("**Answer:** $(-\\infty, 1) \\cup (2, \\infty)$", "x < 1 or x > 2")
     Verdict(status='correct', predicted='(-\\infty, 1) \\cup (2, \\infty)', gold='x < 1 or x > 2')
+    >>> check("We count 12 rows.", "12", require_marker=True).status
+    'no_answer'
     """
-    status, predicted, gold_answer = _core.check(completion, gold, rel_tol)
+    status, predicted, gold_answer = _core.check(completion, gold, rel_tol, require_marker)
     return Verdict(status, predicted, gold_answer)
 
 
-def verify(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> bool:
+def verify(completion: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL, require_marker: bool = False) -> bool:
     r"""Whether the completion's final answer is equivalent to the gold answer.
 
     >>> verify("so the answer is 1,234,567.", "1234567"), verify("\\boxed{1234568}", "1234567")
     (True, False)
     """
-    return _core.check(completion, gold, rel_tol)[0] == "correct"
+    return _core.check(completion, gold, rel_tol, require_marker)[0] == "correct"
 
 
 def compare(predicted: str, gold: str, *, rel_tol: float = DEFAULT_REL_TOL) -> Status:
@@ -143,7 +158,12 @@ _Strings = Iterable[str | None] | Any
 
 
 def verify_batch(
-    completions: _Strings, golds: _Strings, *, threads: int | None = None, rel_tol: float = DEFAULT_REL_TOL
+    completions: _Strings,
+    golds: _Strings,
+    *,
+    threads: int | None = None,
+    rel_tol: float = DEFAULT_REL_TOL,
+    require_marker: bool = False,
 ) -> pa.BooleanArray:
     r"""Correctness of many pairs, computed in parallel in Rust with the GIL released.
 
@@ -157,11 +177,16 @@ def verify_batch(
     >>> verify_batch(["\\boxed{4}", "\\boxed{5}"], ["4", "4"]).to_pylist()
     [True, False]
     """
-    return _core.verify_batch(completions, golds, threads, rel_tol)
+    return _core.verify_batch(completions, golds, threads, rel_tol, require_marker)
 
 
 def check_batch(
-    completions: _Strings, golds: _Strings, *, threads: int | None = None, rel_tol: float = DEFAULT_REL_TOL
+    completions: _Strings,
+    golds: _Strings,
+    *,
+    threads: int | None = None,
+    rel_tol: float = DEFAULT_REL_TOL,
+    require_marker: bool = False,
 ) -> pa.Table:
     r"""Verdicts of many pairs as an Arrow table with columns ``correct`` (bool), ``status``
     (dictionary-encoded string), ``predicted`` (string, null where no answer) and ``gold_answer``.
@@ -169,13 +194,23 @@ def check_batch(
     >>> check_batch(["\\boxed{4}", "no idea"], ["4", "4"]).column("status").to_pylist()
     ['correct', 'no_answer']
     """
-    return _check_table(completions, golds, threads=threads, rel_tol=rel_tol, with_gold=True)
+    return _check_table(
+        completions, golds, threads=threads, rel_tol=rel_tol, with_gold=True, require_marker=require_marker
+    )
 
 
-def _check_table(completions: _Strings, golds: _Strings, *, threads: int | None, rel_tol: float, with_gold: bool) -> pa.Table:
+def _check_table(
+    completions: _Strings,
+    golds: _Strings,
+    *,
+    threads: int | None,
+    rel_tol: float,
+    with_gold: bool,
+    require_marker: bool = False,
+) -> pa.Table:
     import pyarrow as pa
 
-    correct, codes, predicted, gold = _core.check_batch(completions, golds, threads, rel_tol, with_gold)
+    correct, codes, predicted, gold = _core.check_batch(completions, golds, threads, rel_tol, with_gold, require_marker)
     status = pa.DictionaryArray.from_arrays(codes, pa.array(STATUSES, pa.string()))
     columns = {"correct": correct, "status": status, "predicted": predicted}
     if with_gold:

@@ -252,7 +252,7 @@ def score(
     """``stagekit.score`` in a pool of ``actors`` actors (default: one per cluster CPU; a ``(min, max)``
     pair autoscales), each asking for ``num_cpus`` of a CPU and verifying on ``threads`` Rust threads
     (default 1: the actors are the parallelism). ``options`` are score's (``completion=``, ``answer=``,
-    ``rel_tol=``)."""
+    ``rel_tol=``, ``require_marker=``)."""
     from stagekit.transforms import score as local
 
     options = {"threads": threads, **options}

@@ -114,8 +114,11 @@ class AccuracyReward:
     """Binary correctness reward: 1.0 where the completion's final answer is equivalent to the gold in the
     dataset column ``answer`` (a bare answer or a reference solution), 0.0 where it is not, and ``None``
     where the row has no gold (null or blank), so trl skips it rather than penalising it (mixed-task data).
-    ``boxed_only=True`` also requires the answer in a ``\\boxed{}`` (so a completion cut off at the length
-    limit cannot score by its last number). Reasoning traces follow :func:`answer_text`.
+    A completion cut off at ``max_completion_length`` mid-sentence never scores by a number picked out of
+    its prose (the verifier takes an unmarked answer only from a finished text). ``require_marker=True``
+    rewards only answers given with a marker (a box, "the answer is", ``Answer:``, ``####``);
+    ``boxed_only=True`` only answers in a ``\\boxed{}``. ``rel_tol`` is the tolerance of decimal literals.
+    Reasoning traces follow :func:`answer_text`.
 
     Called by trl (keyword arguments only), it adds the columns ``<name>_predicted`` (the extracted answer)
     and ``<name>_status`` (the verifier's verdict: correct, incorrect, no_answer, unparseable; null where
@@ -131,10 +134,12 @@ class AccuracyReward:
         answer: str = "answer",
         *,
         boxed_only: bool = False,
+        require_marker: bool = False,
         threads: int | None = None,
         rel_tol: float = _verify.DEFAULT_REL_TOL,
     ):
         self.answer, self.boxed_only, self.threads, self.rel_tol = answer, boxed_only, threads, rel_tol
+        self.require_marker = require_marker
         self.__name__ = "accuracy" if answer == "answer" else f"accuracy_{answer}"
 
     def __call__(
@@ -147,16 +152,23 @@ class AccuracyReward:
         regions = _verifiable(texts)
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
-            verdicts = _verify.check_batch(regions, golds, threads=self.threads, rel_tol=self.rel_tol)
+            verdicts = _verify.check_batch(
+                regions, golds, threads=self.threads, rel_tol=self.rel_tol, require_marker=self.require_marker
+            )
             ok = verdicts["correct"].to_pylist()
             status = [s if g else None for s, g in zip(verdicts["status"].to_pylist(), has_gold, strict=True)]
             predicted = verdicts["predicted"].to_pylist()
             # Rows without a gold are not judged, but their answer is still shown.
-            predicted = [p if g else _verify.extract_answer(r) for p, g, r in zip(predicted, has_gold, regions, strict=True)]
+            predicted = [
+                p if g else _verify.extract_answer(r, require_marker=self.require_marker)
+                for p, g, r in zip(predicted, has_gold, regions, strict=True)
+            ]
             log_extra(f"{self.__name__}_predicted", predicted)
             log_extra(f"{self.__name__}_status", status)
         else:
-            ok = _verify.verify_batch(regions, golds, threads=self.threads, rel_tol=self.rel_tol).to_pylist()
+            ok = _verify.verify_batch(
+                regions, golds, threads=self.threads, rel_tol=self.rel_tol, require_marker=self.require_marker
+            ).to_pylist()
         if self.boxed_only:
             # RL: only an answer committed in a box counts (a truncated text's last number does not).
             ok = [x and "\\boxed" in r for x, r in zip(ok, regions, strict=True)]

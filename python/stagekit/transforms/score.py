@@ -28,19 +28,23 @@ def score(
     answer: str = "answer",
     threads: int | None = None,
     rel_tol: float = _verify.DEFAULT_REL_TOL,
+    require_marker: bool = False,
 ) -> pa.Table:
     r"""Verify every rollout's final answer against its gold answer (or reference solution).
 
     Adds (or replaces) the columns ``correct``, ``status`` and ``predicted``; every other column passes
     through untouched. The work runs in the Rust batch verifier on ``threads`` threads (default: all cores),
-    reading the string columns in place.
+    reading the string columns in place. ``rel_tol`` and ``require_marker`` are the verifier's options
+    (``sk.check``): with ``require_marker=True`` a completion without a marked answer has ``no_answer``.
 
     >>> import pyarrow as pa
     >>> t = pa.table({"problem_id": [1, 1], "completion": ["\\boxed{4}", "\\boxed{5}"], "answer": ["4", "4"]})
     >>> score(t).select(["correct", "status"]).to_pylist()
     [{'correct': True, 'status': 'correct'}, {'correct': False, 'status': 'incorrect'}]
     """
-    verdicts = _verify._check_table(rollouts[completion], rollouts[answer], threads=threads, rel_tol=rel_tol, with_gold=False)
+    verdicts = _verify._check_table(
+        rollouts[completion], rollouts[answer], threads=threads, rel_tol=rel_tol, with_gold=False, require_marker=require_marker
+    )
     out = set_column(rollouts, "correct", verdicts["correct"])
     out = set_column(out, "status", verdicts["status"].cast(pa.string()))
     return set_column(out, "predicted", verdicts["predicted"])

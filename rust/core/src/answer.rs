@@ -33,6 +33,83 @@ pub struct Interval {
 
 /// A multiple-choice letter (`(C)`, `C`, `Option C`, `(C) 24`), upper-cased.
 pub fn choice_letter(normalized: &str, strict: bool) -> Option<char> {
+    choice_label(normalized, strict).map(|(c, _)| c)
+}
+
+/// The one option a predicted answer commits to: its letter, unless the answer names another option
+/// too (`C or D`, `C and D`, `C or not C`, `(C), (D)`, `C & D`, `C D`, `C) 24 or D) 30`), which commits
+/// to none.
+///
+/// ```
+/// use stagekit_core::answer::single_choice;
+/// assert_eq!(single_choice("(C) 24"), Some('C'));
+/// assert_eq!(single_choice("D) Both A and B"), Some('D'));
+/// assert_eq!(single_choice("C or D"), None);
+/// assert_eq!(single_choice("(C), (D)"), None);
+/// ```
+pub fn single_choice(normalized: &str) -> Option<char> {
+    let (c, rest) = choice_label(normalized, false)?;
+    let lower = normalized.trim().chars().any(|x| x == c.to_ascii_lowercase())
+        && !normalized.trim().contains(c);
+    (!names_another_option(rest, c, lower)).then_some(c)
+}
+
+/// Whether the text after an option's label names another option: another labelled option `(X)` / `X)`
+/// anywhere (`A) A)59` repeats its own label), a letter after a connective (`or`, `and`, `not`, `,`, `/`,
+/// `&`, ...) right after the label, or nothing but a letter.
+fn names_another_option(rest: &str, label: char, lower: bool) -> bool {
+    let is_opt = |c: char| {
+        if lower {
+            ('a'..='j').contains(&c)
+        } else {
+            ('A'..='J').contains(&c)
+        }
+    };
+    let chars: Vec<char> = rest.chars().collect();
+    // `(D)` or ` D)` anywhere.
+    for i in 0..chars.len() {
+        if is_opt(chars[i])
+            && chars[i].to_ascii_uppercase() != label
+            && chars.get(i + 1) == Some(&')')
+            && (i == 0 || !chars[i - 1].is_alphanumeric())
+        {
+            return true;
+        }
+    }
+    // Connectives, then a letter standing alone (`B.G. and H.` is an option's text: no separator).
+    if !chars.first().is_some_and(|c| c.is_whitespace() || ",;/&+".contains(*c)) {
+        return false;
+    }
+    let mut i = 0;
+    let mut connective = false;
+    loop {
+        while i < chars.len() && (chars[i].is_whitespace() || ",;/&+(".contains(chars[i])) {
+            connective |= ",;/&+".contains(chars[i]);
+            i += 1;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_alphanumeric() {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        if word.is_empty() {
+            return false;
+        }
+        let standalone = i >= chars.len() || !chars[i].is_alphanumeric();
+        if word.chars().count() == 1 && is_opt(word.chars().next().unwrap()) && standalone {
+            let alone = chars[i..].iter().all(|c| !c.is_alphanumeric());
+            return connective || alone;
+        }
+        if matches!(word.to_ascii_lowercase().as_str(), "or" | "and" | "nor" | "not" | "vs" | "versus" | "plus") {
+            connective = true;
+            continue;
+        }
+        return false;
+    }
+}
+
+/// A multiple-choice label and the text after it.
+fn choice_label(normalized: &str, strict: bool) -> Option<(char, &str)> {
     let s = normalized.trim();
     let low = s.to_ascii_lowercase();
     let s = ["option", "choice", "answer"]
@@ -41,14 +118,15 @@ pub fn choice_letter(normalized: &str, strict: bool) -> Option<char> {
         .unwrap_or(s);
     let b = s.as_bytes();
     let letter = |c: u8| (c as char).is_ascii_alphabetic() && (c.to_ascii_uppercase() as char) <= 'J';
+    let up = |c: u8| (c as char).to_ascii_uppercase();
     match b {
-        [c] if letter(*c) => Some((*c as char).to_ascii_uppercase()),
-        [b'(', c, b')'] if letter(*c) => Some((*c as char).to_ascii_uppercase()),
-        [b'(', c, b')', ..] if !strict && letter(*c) => Some((*c as char).to_ascii_uppercase()),
+        [c] if letter(*c) => Some((up(*c), "")),
+        [b'(', c, b')'] if letter(*c) => Some((up(*c), "")),
+        [b'(', c, b')', ..] if !strict && letter(*c) => Some((up(*c), &s[3..])),
         // `C) 24`, `A)36`, `D)-16.2`, `C: ...`, `A.Civic Park ...`, `D.5, 6` (the gold is a letter, so a
         // letter followed by punctuation is the option's label).
-        [c, b')' | b':' | b'.', ..] if !strict && letter(*c) => Some((*c as char).to_ascii_uppercase()),
-        [c, b' ', ..] if !strict && letter(*c) && c.is_ascii_uppercase() => Some(*c as char),
+        [c, b')' | b':' | b'.', ..] if !strict && letter(*c) => Some((up(*c), &s[2..])),
+        [c, b' ', ..] if !strict && letter(*c) && c.is_ascii_uppercase() => Some((*c as char, &s[1..])),
         _ => None,
     }
 }
@@ -705,5 +783,19 @@ mod tests {
         assert_eq!(choice_letter("D)-16.2", false), Some('D'));
         assert_eq!(choice_letter("A.Civic Park is north", false), Some('A'));
         assert_eq!(choice_letter("D.5, 6", false), Some('D'));
+    }
+
+    #[test]
+    fn one_committed_choice() {
+        for one in ["C", "(C)", "C) 24", "(C) 24", "C. Civic Park is north", "D) Both A and B", "(B) A right triangle",
+            "C) f(x) = 2", "Option C", "C: 30 or more", "A) A)59", "B.G", "B.G. and H. are right"]
+        {
+            assert!(single_choice(one).is_some(), "{one}");
+        }
+        for two in ["C or D", "C and D", "C or not C", "(C), (D)", "C, D", "C & D", "C D", "C) 24 or D) 30",
+            "(C) and (D)", "C or (D)", "C / D", "c or d", "(b), (c)"]
+        {
+            assert_eq!(single_choice(two), None, "{two}");
+        }
     }
 }

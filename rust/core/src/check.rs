@@ -1,9 +1,9 @@
 //! The verdict on one (completion, gold) pair, and the batch form over many pairs with rayon.
 
-use crate::answer::{choice_letter, parse_normalized, Answer};
+use crate::answer::{choice_letter, parse_normalized, single_choice, Answer};
 use crate::expr::PResult;
 use crate::equiv::{equivalent, Decision, Options};
-use crate::extract::{extract_answer, extract_gold, MAX_ANSWER_BYTES};
+use crate::extract::{extract_answer_with, extract_gold, MAX_ANSWER_BYTES};
 use crate::guard;
 use crate::normalize::normalize_text;
 use rayon::prelude::*;
@@ -97,7 +97,7 @@ impl Gold {
     }
 
     fn check(&self, completion: &str, opts: &Options) -> Verdict {
-        let (pred, too_deep) = guard::watch(|| extract_answer(completion));
+        let (pred, too_deep) = guard::watch(|| extract_answer_with(completion, opts.require_marker));
         let status = match &pred {
             None => Status::NoAnswer,
             Some(p) => self.prepared.get_or_init(|| GoldAnswer::new(&self.answer)).compare(p, opts),
@@ -164,7 +164,8 @@ impl NormalizedGold {
     /// reached the depth limit.
     fn decide(&self, np: &str, opts: &Options) -> (Status, bool) {
         if let Some(g) = self.choice {
-            return match choice_letter(np, false) {
+            // An answer naming two options (`C or D`) commits to neither and is incorrect.
+            return match single_choice(np) {
                 Some(p) if p == g => (Status::Correct, false),
                 _ => (Status::Incorrect, false),
             };

@@ -61,13 +61,18 @@ use Decision::*;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Relative tolerance where a side is a decimal with a fractional part. Default 1e-8.
+    /// Relative tolerance of a decimal literal with a fractional part (a possibly rounded value): see the
+    /// module docs for where it applies. Default 1e-8.
     pub rel_tol: f64,
+    /// Reward only answers given with a marker (a box, "the answer is", `Answer:`, `####`, an `A:`
+    /// line); without one a completion has `no_answer`. Default false: the last math span or number of
+    /// a finished completion also counts.
+    pub require_marker: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rel_tol: 1e-8 }
+        Options { rel_tol: 1e-8, require_marker: false }
     }
 }
 

@@ -43,6 +43,34 @@ enum Kind {
 /// assert_eq!(extract_answer("no numbers here"), None);
 /// ```
 pub fn extract_answer(text: &str) -> Option<String> {
+    extract(text, Commit::Finished)
+}
+
+/// [`extract_answer`], where `require_marker` rewards only answers given with a marker (a box, "the
+/// answer is", `Answer:`, `####`, an `A:` line): no fallback to the last math span or number.
+///
+/// ```
+/// use stagekit_core::extract::extract_answer_with;
+/// assert_eq!(extract_answer_with("So we get 12 apples.", false).as_deref(), Some("12"));
+/// assert_eq!(extract_answer_with("So we get 12 apples.", true), None);
+/// assert_eq!(extract_answer_with("So the answer is 12.", true).as_deref(), Some("12"));
+/// ```
+pub fn extract_answer_with(text: &str, require_marker: bool) -> Option<String> {
+    extract(text, if require_marker { Commit::Marker } else { Commit::Finished })
+}
+
+/// What commits a completion to an answer when no marker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Only a marker.
+    Marker,
+    /// A marker, or the last math span or number of a *finished* completion (see [`finished`]).
+    Finished,
+    /// A marker, or the last math span or number (a reference solution is never truncated).
+    Reference,
+}
+
+fn extract(text: &str, commit: Commit) -> Option<String> {
     let region = match rfind(text, "</think>") {
         Some(p) => &text[p + "</think>".len()..],
         None => text,
@@ -61,9 +89,51 @@ pub fn extract_answer(text: &str) -> Option<String> {
     }
     let raw = match best {
         Some(c) => c.content,
-        None => fallback(region)?,
+        None => match commit {
+            Commit::Marker => return None,
+            Commit::Finished => {
+                // A value picked out of unfinished prose is not a committed answer (a completion cut at
+                // max_completion_length: "... but in this grid, all").
+                if let Some(e) = bare_expression(region) {
+                    e
+                } else if finished(region) {
+                    fallback(region)?
+                } else {
+                    return None;
+                }
+            }
+            Commit::Reference => fallback(region)?,
+        },
     };
     clean(&raw)
+}
+
+/// Whether a completion without a marker ends as a finished text does: its last character, past closing
+/// quotes, brackets, emphasis and math delimiters, ends a sentence (`.`, `!`, `?`), and it does not trail
+/// off (`...`). A completion that stops mid-sentence, mid-formula, after a display, a code block or a
+/// colon is unfinished (truncated, or never stated its answer).
+///
+/// ```
+/// use stagekit_core::extract::finished;
+/// assert!(finished("So she has 12 apples left."));
+/// assert!(finished("The area is $12$ square units!**"));
+/// assert!(!finished("... but in this grid, all"));
+/// assert!(!finished("so the total is 12"));
+/// assert!(!finished("We get\n\\[ x = 12 \\]"));
+/// assert!(!finished("and so on..."));
+/// ```
+pub fn finished(region: &str) -> bool {
+    let t = region.trim_end();
+    if t.ends_with("...") || t.ends_with('\u{2026}') {
+        return false;
+    }
+    let t = t.trim_end_matches(|c: char| {
+        matches!(c, '*' | '_' | ')' | '"' | '\'' | '\u{201d}' | '\u{2019}' | '\u{bb}' | '$' | ' ')
+    });
+    if t.ends_with("\\)") || t.ends_with("\\]") {
+        return false;
+    }
+    t.ends_with(['.', '!', '?', '\u{3002}'])
 }
 
 /// The answer of a gold reference: GSM8K's `#### 72`, MATH's last `\boxed{...}`, or the bare answer.
@@ -90,7 +160,7 @@ pub fn extract_gold(gold: &str) -> String {
     let g = gold.trim();
     // A worked solution without a marked answer ("... She makes $18.\nA: 18"): extract as from a completion.
     if looks_like_solution(g) {
-        if let Some(a) = extract_answer(g) {
+        if let Some(a) = extract(g, Commit::Reference) {
             return a;
         }
     }
@@ -500,6 +570,19 @@ fn bare_expression(region: &str) -> Option<String> {
     if t.is_empty() || t.len() > 80 || t.contains('\n') {
         return None;
     }
+    // `48 / 2 = 24 + `, `\[ \frac{7}{12}`, `(2, 3`: an expression cut before its end; `48/2 = <<48/2=24>>`:
+    // a calculator annotation, not an answer.
+    if t.ends_with(['=', '+', '-', '*', '/', '^', '_', '(', '[', '{', ',', '\\']) || t.contains("<<") {
+        return None;
+    }
+    let count = |x: &str| t.matches(x).count();
+    let depth = |o: char, c: char| t.chars().filter(|x| *x == o).count() == t.chars().filter(|x| *x == c).count();
+    if count("\\[") != count("\\]") || count("\\(") != count("\\)") || count("$") % 2 == 1 {
+        return None;
+    }
+    if !depth('(', ')') || !depth('{', '}') {
+        return None;
+    }
     let mut prose = false;
     let mut chars = t.chars().peekable();
     let mut word = String::new();
@@ -508,7 +591,9 @@ fn bare_expression(region: &str) -> Option<String> {
         // it names math (`sin`, `pi`); `ab`, `AB` and `xy` stay products of variables.
         let mut cs = w.chars();
         let titled = w.len() == 2 && cs.next().is_some_and(char::is_uppercase) && cs.all(char::is_lowercase);
-        if (w.len() >= 3 || titled) && !crate::expr::is_math_word(&w.to_ascii_lowercase()) {
+        // Two-letter English words (`40% of 220`, `x is 5`) are prose too.
+        let english = matches!(w.as_str(), "of" | "is" | "so" | "to" | "in" | "on" | "at" | "by" | "we" | "it" | "be" | "as" | "an" | "if" | "no" | "up" | "do" | "he");
+        if (w.len() >= 3 || titled || english) && !crate::expr::is_math_word(&w.to_ascii_lowercase()) {
             prose = true;
         }
         w.clear();
@@ -748,13 +833,13 @@ mod tests {
 
     #[test]
     fn fallbacks() {
-        assert_eq!(ex("we get $x = 5$ in the end").as_deref(), Some("x = 5"));
-        assert_eq!(ex("we get $x$ and so 12 apples").as_deref(), Some("12"));
-        assert_eq!(ex("total -3.5").as_deref(), Some("-3.5"));
+        assert_eq!(ex("we get $x = 5$ in the end.").as_deref(), Some("x = 5"));
+        assert_eq!(ex("we get $x$ and so 12 apples.").as_deref(), Some("12"));
+        assert_eq!(ex("The total is -3.5!").as_deref(), Some("-3.5"));
         assert_eq!(ex("2x").as_deref(), Some("2x"));
         assert_eq!(ex(" n(n+1)/2 ").as_deref(), Some("n(n+1)/2"));
         assert_eq!(ex("\\frac{x^2}{2}").as_deref(), Some("\\frac{x^2}{2}"));
-        assert_eq!(ex("so 5 apples").as_deref(), Some("5"));
+        assert_eq!(ex("So there are 5 apples.").as_deref(), Some("5"));
         assert_eq!(
             ex("print(x)\n```\n```output\n3.0\n```\nThree trucks will carry 80 flagstones.").as_deref(),
             Some("3.0")
@@ -773,6 +858,25 @@ mod tests {
         assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
         assert_eq!(ex("\\boxed{5}. Then the answer is 6.").as_deref(), Some("6"));
         assert_eq!(ex("The answer is 6. So \\boxed{5}").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn unfinished_prose_commits_to_nothing() {
+        // Cut mid-sentence, mid-formula, after a display or a code block: no value is taken from it.
+        assert_eq!(ex("we get $x = 5$ in the end"), None);
+        assert_eq!(ex("so 5 apples"), None);
+        assert_eq!(ex("There are 12 rows, but in this grid, all"), None);
+        assert_eq!(ex("so 48 / 2 = 24 and 24 + 48 ="), None);
+        assert_eq!(ex("We have\n\\[ S = 6 + 7 = 13 \\]"), None);
+        assert_eq!(ex("total = f()\nprint(total)\n```"), None);
+        assert_eq!(ex("The pairs are (2, 8), (3, 7), etc..."), None);
+        // A marker still commits, however the text ends.
+        assert_eq!(ex("so $\\boxed{13}$ and then we check that").as_deref(), Some("13"));
+        // Only a marker, with require_marker.
+        assert_eq!(extract_answer_with("So there are 5 apples.", true), None);
+        assert_eq!(extract_answer_with("2x", true), None);
+        assert_eq!(extract_answer_with("#### 72", true).as_deref(), Some("72"));
+        assert_eq!(extract_answer_with("Q: ...\nA: 18", true).as_deref(), Some("18"));
     }
 
     #[test]

@@ -90,11 +90,11 @@ fn resolve_threads(py: Python<'_>, threads: Option<i64>) -> PyResult<usize> {
     Ok(n as usize)
 }
 
-fn opts(rel_tol: f64) -> PyResult<Options> {
+fn opts(rel_tol: f64, require_marker: bool) -> PyResult<Options> {
     if !(rel_tol.is_finite() && (0.0..1.0).contains(&rel_tol)) {
         return Err(PyValueError::new_err(format!("rel_tol must be a finite number in [0, 1), got {rel_tol}")));
     }
-    Ok(Options { rel_tol })
+    Ok(Options { rel_tol, require_marker })
 }
 
 fn lossy(s: &Bound<'_, PyString>) -> String {
@@ -110,11 +110,12 @@ fn status_code(s: Status) -> u8 {
     }
 }
 
-/// The final answer a completion commits to, or None.
+/// The final answer a completion commits to, or None (with `require_marker`, only a marked answer).
 #[pyfunction]
-fn extract_answer(py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Option<String>> {
+#[pyo3(signature = (text, require_marker = false))]
+fn extract_answer(py: Python<'_>, text: &Bound<'_, PyString>, require_marker: bool) -> PyResult<Option<String>> {
     let t = lossy(text);
-    gate(py, move || core::extract_answer(&t))
+    gate(py, move || core::extract::extract_answer_with(&t, require_marker))
 }
 
 /// The answer of a gold reference (`#### 72`, a last `\boxed{}`, or the bare answer).
@@ -133,14 +134,15 @@ fn normalize(py: Python<'_>, answer: &Bound<'_, PyString>) -> PyResult<String> {
 
 /// `(status, predicted, gold_answer)` for one pair.
 #[pyfunction]
-#[pyo3(signature = (completion, gold, rel_tol = 1e-8))]
+#[pyo3(signature = (completion, gold, rel_tol = 1e-8, require_marker = false))]
 fn check(
     py: Python<'_>,
     completion: &Bound<'_, PyString>,
     gold: &Bound<'_, PyString>,
     rel_tol: f64,
+    require_marker: bool,
 ) -> PyResult<(&'static str, Option<String>, String)> {
-    let (c, g, o) = (lossy(completion), lossy(gold), opts(rel_tol)?);
+    let (c, g, o) = (lossy(completion), lossy(gold), opts(rel_tol, require_marker)?);
     let v = gate(py, move || core::check(&c, &g, &o))?;
     Ok((v.status.as_str(), v.predicted, v.gold))
 }
@@ -154,7 +156,7 @@ fn compare(
     gold: &Bound<'_, PyString>,
     rel_tol: f64,
 ) -> PyResult<&'static str> {
-    let (p, g, o) = (lossy(predicted), lossy(gold), opts(rel_tol)?);
+    let (p, g, o) = (lossy(predicted), lossy(gold), opts(rel_tol, false)?);
     Ok(gate(py, move || core::compare(&p, &g, &o))?.as_str())
 }
 
@@ -252,10 +254,9 @@ fn run_batch(
     completions: &Bound<'_, PyAny>,
     golds: &Bound<'_, PyAny>,
     threads: Option<i64>,
-    rel_tol: f64,
+    o: Options,
     sink: &mut (dyn FnMut(&[Verdict]) + Send),
 ) -> PyResult<()> {
-    let o = opts(rel_tol)?;
     let threads = resolve_threads(py, threads)?;
     let c = Column::from_py(completions, "completions")?;
     let g = Column::from_py(golds, "golds")?;
@@ -280,16 +281,17 @@ fn run_batch(
 
 /// Correctness of many pairs as a pyarrow BooleanArray.
 #[pyfunction]
-#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8))]
+#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8, require_marker = false))]
 fn verify_batch<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     golds: &Bound<'py, PyAny>,
     threads: Option<i64>,
     rel_tol: f64,
+    require_marker: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let mut correct = BooleanBuilder::new();
-    run_batch(py, completions, golds, threads, rel_tol, &mut |vs| {
+    run_batch(py, completions, golds, threads, opts(rel_tol, require_marker)?, &mut |vs| {
         vs.iter().for_each(|v| correct.append_value(v.correct()))
     })?;
     correct.finish().into_data().to_pyarrow(py)
@@ -298,7 +300,7 @@ fn verify_batch<'py>(
 /// `(correct, status_code, predicted, gold)` arrays for many pairs; status codes index `STATUSES`;
 /// `gold` is None unless `with_gold`.
 #[pyfunction]
-#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8, with_gold = true))]
+#[pyo3(signature = (completions, golds, threads = None, rel_tol = 1e-8, with_gold = true, require_marker = false))]
 fn check_batch<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
@@ -306,12 +308,13 @@ fn check_batch<'py>(
     threads: Option<i64>,
     rel_tol: f64,
     with_gold: bool,
+    require_marker: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let mut correct = BooleanBuilder::new();
     let mut codes = UInt8Builder::new();
     let mut predicted = StringBuilder::new();
     let mut gold = StringBuilder::new();
-    run_batch(py, completions, golds, threads, rel_tol, &mut |vs| {
+    run_batch(py, completions, golds, threads, opts(rel_tol, require_marker)?, &mut |vs| {
         for v in vs {
             correct.append_value(v.correct());
             codes.append_value(status_code(v.status));
