@@ -5,9 +5,10 @@ skipped. See ``tests/realdata.py`` for the loaders and what each file holds.
 
 1. Every gold answer of every benchmark, placed in typical completions, verifies against its reference
    (the reference *solution* where the benchmark has one, so gold extraction is exercised too).
-2. Verdicts agree with the labels of real generations (per-set agreement is printed and must stay at
-   least at the level measured when these tests were written, minus a small margin). Disagreements are
-   written as JSONL to a temporary folder whose path is printed.
+2. Verdicts agree with the labels of real generations: every disagreement must be explained case by case
+   (a label error, a disputed policy choice or a known verifier bug, each with its reason), and the
+   per-set agreement must stay at least at the level last measured. Disagreements are written as JSONL
+   to a temporary folder whose path is printed.
 3. The grader-test vectors of other projects and MARIO's hand-typed MATH answers (by answer type).
 4. ``verify_batch`` / ``check_batch`` equal the per-pair functions on a real set.
 
@@ -309,17 +310,17 @@ def _labelled_sets() -> dict[str, list[rd.Labelled]]:
     return sets
 
 
-#: Agreement measured when this file was written, and the floor asserted now: the measured fraction minus
-#: a margin of about one item (two on the 50-row sets, ~0.2% on the large ones).
-AGREEMENT_FLOORS: dict[str, float] = {
-    "gsm8k_gpt3": 0.998,  # measured 5276/5276
-    "qwen25math_cot": 0.99,  # measured 797/800 (799/800 before the '######' regression below)
-    "qwen25math_cot_vs_solution": 0.98,  # measured 789/800: the 8 label errors of problem 3 below
-    "nemo_skills_rs0": 0.92,  # measured 48/50
-    "nemo_skills_rs1": 0.92,  # measured 48/50
-    "nemo_skills_rs2": 0.94,  # measured 49/50
-    "tora_tora-70b-v1.0": 0.995,  # measured 1316/1319
-    "tora_tora-code-34b-v1.0": 0.995,  # measured 1316/1319
+#: Agreement last measured (agreeing rows, rows): a set may only stay or improve. Every disagreement
+#: behind these figures is explained below (LABEL_ERRORS, AGREEMENT_DISPUTED, AGREEMENT_BUGS).
+AGREEMENT: dict[str, tuple[int, int]] = {
+    "gsm8k_gpt3": (5276, 5276),
+    "qwen25math_cot": (799, 800),  # 72/7: a label error
+    "qwen25math_cot_vs_solution": (791, 800),  # 72/7 and 3/0-7: label errors
+    "nemo_skills_rs0": (49, 50),  # 737: a label error (was 48/50: geometry/74 ends in a display, no answer)
+    "nemo_skills_rs1": (49, 50),  # 7086: a label error
+    "nemo_skills_rs2": (49, 50),  # 2142: a label error
+    "tora_tora-70b-v1.0": (1319, 1319),
+    "tora_tora-code-34b-v1.0": (1317, 1319),  # 191: a label error; 806: disputed
 }
 
 _QWEN_430 = (
@@ -371,7 +372,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-@pytest.mark.parametrize("name", list(AGREEMENT_FLOORS))
+@pytest.mark.parametrize("name", list(AGREEMENT))
 def test_agreement_with_labels(name: str, labelled_sets, report_dir: Path) -> None:
     rows = labelled_sets[name]
     table = sk.check_batch([r.completion for r in rows], [r.gold for r in rows]).to_pylist()
@@ -400,14 +401,19 @@ def test_agreement_with_labels(name: str, labelled_sets, report_dir: Path) -> No
     with (report_dir / "agreement.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps({"set": name, "agree": agree, "total": len(rows), "fraction": frac}) + "\n")
     cm = ", ".join(f"label={k[0]}/{k[1]}: {n}" for k, n in sorted(confusion.items(), key=str))
-    print(f"\n{name}: agreement {agree}/{len(rows)} = {frac:.4f} (floor {AGREEMENT_FLOORS[name]:.4f}); {cm}")
+    was, total = AGREEMENT[name]
+    print(f"\n{name}: agreement {agree}/{len(rows)} = {frac:.4f} (last measured {was}/{total}); {cm}")
     unknown = [d for d in dis if not d["known"]]
     for d in unknown[:10]:
         print(f"  unexplained: {d['key']} label={d['label']} {d['status']} predicted={d['predicted']!r}")
-    assert frac >= AGREEMENT_FLOORS[name], (
-        f"{name}: agreement {frac:.4f} below {AGREEMENT_FLOORS[name]:.4f}; "
-        f"see {report_dir / f'disagreements_{name}.jsonl'}"
+    # A false accept (label False, verdict correct) or a miss that nobody has judged is a failure, however
+    # high the agreement: explain it in LABEL_ERRORS / AGREEMENT_DISPUTED, or fix it, or list it as a bug.
+    assert not unknown, (
+        f"{name}: {len(unknown)} unexplained disagreements (see {report_dir / f'disagreements_{name}.jsonl'}): "
+        + "; ".join(f"{d['key']} label={d['label']} {d['status']} predicted={d['predicted']!r}" for d in unknown[:10])
     )
+    assert len(rows) == total, f"{name}: {len(rows)} rows, AGREEMENT says {total}"
+    assert agree >= was, f"{name}: agreement {agree}/{total} fell below the last measured {was}/{total}"
 
 
 def _labelled(name: str, key: str) -> rd.Labelled:
