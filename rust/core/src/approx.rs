@@ -111,6 +111,19 @@ impl Approx {
         Approx { v: C::new(v, 0.0), err: 0.5 * EPS * v.abs(), dec: 0.0, scale: v.abs(), lost: false, nonreal: false }
     }
 
+    /// A result that came out zero from operands that are certainly not: it underflowed.
+    fn underflowed(mut self, operands_nonzero: bool) -> Approx {
+        if operands_nonzero && self.v.norm() == 0.0 {
+            self.lost = true;
+            self.err = self.err.max(f64::MIN_POSITIVE);
+        }
+        self
+    }
+
+    fn certainly_nonzero(&self) -> bool {
+        self.v.norm() > 2.0 * self.err
+    }
+
     /// Mark what no longer resolves `RESOLVE` of its scale, underflowed or overflowed.
     fn checked(mut self) -> Approx {
         let n = self.v.norm();
@@ -177,6 +190,7 @@ impl Approx {
             lost: self.lost || b.lost,
             nonreal: self.nonreal || b.nonreal,
         }
+        .underflowed(self.certainly_nonzero() && b.certainly_nonzero())
         .checked()
     }
 
@@ -212,6 +226,7 @@ impl Approx {
             lost: self.lost || b.lost,
             nonreal: self.nonreal || b.nonreal,
         }
+        .underflowed(self.certainly_nonzero())
         .checked()
     }
 
@@ -256,6 +271,7 @@ impl Approx {
             lost: self.lost,
             nonreal: self.nonreal,
         }
+        .underflowed(self.certainly_nonzero())
         .checked()
     }
 
@@ -295,7 +311,7 @@ impl Approx {
         if nb > 2.0 * b.err && gb * nb < RESOLVE * nv {
             out.lost = true;
         }
-        out.checked()
+        out.underflowed(self.certainly_nonzero()).checked()
     }
 
     /// A function of one argument.
@@ -638,6 +654,10 @@ mod tests {
         assert_eq!(zero_test(&ap("\\arctan(10^{10}+1)-\\arctan(10^{10})"), 0.0), Zero::Unknown);
         assert_eq!(zero_test(&ap("\\ln(1+e^{-100})"), 0.0), Zero::Unknown);
         assert_eq!(zero_test(&ap("e^{10^{-20}}-1"), 0.0), Zero::Unknown);
+        assert_eq!(zero_test(&ap("6^{-6339}"), 0.0), Zero::Unknown);
+        assert_eq!(zero_test(&ap("10^{-200}*10^{-200}"), 0.0), Zero::Unknown);
+        assert_eq!(zero_test(&ap("\\frac{10^{-200}}{10^{200}}"), 0.0), Zero::Unknown);
+        assert_eq!(zero_test(&ap("2^{-2000.5}"), 0.0), Zero::Unknown);
         assert_eq!(zero_test(&ap("\\cos\\pi+1"), 0.0), Zero::Zero);
         assert_eq!(zero_test(&ap("e^{i\\pi}+1"), 0.0), Zero::Zero);
     }

@@ -37,7 +37,7 @@
 //! Equations compare up to a nonzero constant factor.
 
 use crate::answer::{to_intervals, Answer, Interval};
-use crate::approx::Approx;
+use crate::approx::{zero_test, Approx, Zero as Z};
 use crate::eval::{numeric, Env, EvalError, Exact};
 use crate::poly;
 use crate::expr::Expr;
@@ -377,6 +377,16 @@ fn constant(p: &Expr, g: &Expr, decimal: bool, opts: &Options) -> Decision {
         (Err(EvalError::Undefined), _) | (_, Err(EvalError::Undefined)) => Unknown,
         _ => {
             if !has_infinity(p) && !has_infinity(g) {
+                // Cheapest first: the two values with error bounds. A clear difference is certain; without
+                // decimals, agreement within the bound with nothing lost is equality (a constant is its
+                // value). Anything else goes to the expansion over atoms.
+                let env = Env { names: &[], values: &[] };
+                let z = Approx::sum(&[Approx::eval(p, &env), -Approx::eval(g, &env)]);
+                match zero_test(&z, poly::decimal_tolerance(opts.rel_tol)) {
+                    Z::NonZero => return NotEqual,
+                    Z::Zero if !decimal => return Equal,
+                    _ => {}
+                }
                 if let Some(d) = poly::identity(p, g, &[], opts.rel_tol) {
                     return d;
                 }
