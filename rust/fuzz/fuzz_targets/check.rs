@@ -29,6 +29,12 @@ fuzz_target!(|data: &[u8]| {
 
     // The raw halves as already extracted answers, both ways round, and with a loose tolerance.
     let _ = compare(completion, gold, &opts);
-    let _ = compare(gold, completion, &Options { rel_tol: 0.5 });
+    let _ = compare(gold, completion, &Options { rel_tol: 0.5, ..Options::default() });
     let _ = compare(completion, completion, &opts);
+
+    // Only a marked answer with require_marker: never more than without it.
+    let strict = check(completion, gold, &Options { require_marker: true, ..Options::default() });
+    if strict.predicted.is_some() {
+        assert_eq!(strict.predicted, verdict.predicted, "require_marker found another answer");
+    }
 });
