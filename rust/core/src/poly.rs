@@ -25,7 +25,15 @@
 //!
 //! When every group is zero the expressions are equal. When atoms depending on variables are left
 //! (`\cos^2x - \sin^2x - \cos 2x`), they may be related by identities, so `d` is evaluated at fixed real
-//! points instead (points outside either side's real domain are skipped).
+//! points instead, near magnitude 1 first so that monomials of different degrees stay comparable (points
+//! outside either side's real domain are skipped). There `d` must be zero exactly (decimals as the
+//! rationals they spell) or, where decimals are involved, one perturbation of the decimal-bearing
+//! coefficients, each within its own tolerance, must explain `d` at every point at once (a least-squares
+//! fit): a tolerance granted at each point separately would let the largest terms hide a small one.
+//!
+//! Sums of fractions use the least common denominator where both denominators are polynomials in one
+//! variable (exact gcd), and such fractions without decimals are kept in lowest terms, so partial
+//! fractions and their combined form are compared coefficient by coefficient.
 //!
 //! Work is bounded: at most [`MAX_TERMS`] terms per polynomial, [`MAX_ATOMS`] atoms, exponents up to
 //! [`MAX_EXP`], coefficients within the exact evaluator's bit cap and a work budget; past them the
