@@ -19,7 +19,8 @@ and every pair of renderings of one expression with each other. sympy decides ea
 the two expressions, expanded (``cancel`` for rational functions), is zero or not; the generator builds
 near misses on expanded terms, so this is exact and cheap. Gates (default options): no near miss is
 ``correct`` over at least 10,000 pairs, and at least 99% of equal forms are. At ``rel_tol=1e-3`` the
-near misses other than the 1e-6 nudges are still never ``correct``: no tolerance lets a term hide.
+near misses other than the 1e-6 nudges are still never ``correct`` (sums of functions excepted, where an
+identity can let one decimal's tolerance cover another term): no tolerance lets a term hide.
 
 ``STAGEKIT_NEAR_MISS_SCALE=N`` multiplies the number of generated expressions for a longer local hunt.
 """
@@ -370,8 +371,12 @@ def test_no_near_miss_verifies() -> None:
 
 
 def test_no_tolerance_lets_a_term_hide() -> None:
-    # At a loose tolerance a 1% change is still a change and a missing term still missing.
-    pairs = [p for p in generated() if not p.equal and p.how != "nudge 1e-6"]
+    # At a loose tolerance a 1% change is still a change and a missing term still missing. Not for sums of
+    # functions of x: there identities move a tolerance between terms. `80.19\sin^2x - 2.74428` against
+    # `77.418 - 80.19\cos^2x` differs by 0.0277 = 1% of the constant, but 80.19 within 1e-3 (±0.08) covers
+    # it through sin^2 + cos^2 = 1, so at rel_tol=1e-3 the two are equal by the policy; at the default
+    # tolerance the functions are in the gate above.
+    pairs = [p for p in generated() if not p.equal and p.how != "nudge 1e-6" and not p.family.startswith("functions")]
     got = _verdicts(pairs, rel_tol=1e-3)
     accepted = [f"[{p.family} / {p.how}] {p.pred!r} vs {p.gold!r}" for p, v in zip(pairs, got, strict=True) if v == "correct"]
     print(f"\n{len(pairs)} near-miss pairs at rel_tol=1e-3, {len(accepted)} accepted")
