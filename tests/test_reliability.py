@@ -445,7 +445,7 @@ from stagekit import _core
 warnings.simplefilter("ignore")
 def threads():
     return len(os.listdir("/proc/self/task"))
-comps, golds = ["\\boxed{1}"] * 200, ["1"] * 200
+comps, golds = ["\\\\boxed{1}"] * 200, ["1"] * 200
 base = threads()
 peak = 0
 for n in [*range(1, sk.MAX_THREADS + 1), 5000, *range(sk.MAX_THREADS + 60, sk.MAX_THREADS, -1), 3, 2]:

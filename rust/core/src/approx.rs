@@ -462,7 +462,7 @@ impl Approx {
 
     /// Evaluate an expression; variables take their values from `env`.
     pub fn eval(e: &Expr, env: &Env<C>) -> Approx {
-        crate::deep(|| Approx::eval_inner(e, env))
+        crate::guard::recurse(|| Approx::eval_inner(e, env)).unwrap_or_else(|_| Approx::undefined())
     }
 
     fn eval_inner(e: &Expr, env: &Env<C>) -> Approx {

@@ -209,7 +209,7 @@ impl Exact {
     /// how far the value moves when every literal `d` is moved by `|d|` (one unit of relative error),
     /// summed in absolute value. `NotRational` where it is not a rational function of the literals.
     pub fn sensitivity(&mut self, e: &Expr) -> EResult<(Q, Q)> {
-        crate::deep(|| self.sensitivity_inner(e))
+        crate::guard::recurse(|| self.sensitivity_inner(e)).unwrap_or(Err(EvalError::Overflow))
     }
 
     fn sensitivity_inner(&mut self, e: &Expr) -> EResult<(Q, Q)> {

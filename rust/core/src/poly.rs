@@ -640,7 +640,7 @@ impl Ctx {
 
     /// Expand an expression; `None` past the caps or for what has no polynomial form (`∞`, `±`).
     pub fn convert(&mut self, e: &Expr) -> Option<Rf> {
-        crate::deep(|| self.conv(e))
+        crate::guard::recurse(|| self.conv(e)).unwrap_or(None)
     }
 
     fn conv(&mut self, e: &Expr) -> Option<Rf> {
@@ -1241,13 +1241,12 @@ fn explained(rows: &[(Vec<C>, C, f64)], m: usize) -> bool {
         if g[c][c] == 0.0 {
             return false;
         }
-        for r in 0..m {
-            if r != c {
-                let f = g[r][c] / g[c][c];
-                if f != 0.0 {
-                    for k in c..=m {
-                        g[r][k] -= f * g[c][k];
-                    }
+        let pivot = g[c].clone();
+        for (r, row) in g.iter_mut().enumerate() {
+            let f = row[c] / pivot[c];
+            if r != c && f != 0.0 {
+                for (x, p) in row[c..].iter_mut().zip(&pivot[c..]) {
+                    *x -= f * p;
                 }
             }
         }
