@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     for (p, g) in pairs {
         let s = compare(p, g, &opts);
         assert_ne!(s, Status::NoAnswer, "compare never says no_answer");
-        let _ = compare(p, g, &Options { rel_tol: 0.5 });
+        let _ = compare(p, g, &Options { rel_tol: 0.5, ..Options::default() });
         // A completion boxing the prediction: when the box gives back exactly `p`, check and compare agree.
         let boxed = format!("so $\\boxed{{{p}}}$.");
         if extract_answer(&boxed).as_deref() == Some(p) && stagekit_core::extract_gold(g) == g {
