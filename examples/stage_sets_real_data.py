@@ -3,7 +3,7 @@ samples per problem (../shared/data/generations/).
 
     python examples/stage_sets_real_data.py
 
-score -> pass_rates -> bin_difficulty -> split_stages under both named schemes, then CFT records for the
+score -> pass_rates -> bin_difficulty -> split_stages under every named scheme, then CFT records for the
 GSM8K problems no solution solved, with GSM8K's reference solutions as the teacher.
 """
 

@@ -54,6 +54,22 @@ def test_plan_reproduces_the_brute_force_distribution(gsm8k, tmp_path, capsys):
     assert "sft 432 (bridge 432)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("keep", [False, True])
+def test_plan_paper_scheme(gsm8k, tmp_path, keep, capsys):
+    d, labels = gsm8k
+    out = tmp_path / "run"
+    argv = ["plan", str(d / "rollouts.jsonl"), "-o", str(out), "--scheme", "paper"]
+    assert main(argv + (["--keep-all-correct"] if keep else [])) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["config"]["scheme"] == "paper" and m["config"]["keep_all_correct"] is keep
+    # hard 0/4 -> Bridge; medium 1/4, 2/4 -> SFT; 3/4 = 0.75 is simple (RL only); all-correct dropped or kept
+    assert m["rounds"][0]["rows"]["sft"] == labels[0] + labels[1] + labels[2]
+    assert m["rounds"][0]["bridge"] == labels[0]
+    assert m["rounds"][0]["rows"]["rl"] == labels[1] + labels[2] + labels[3] + (labels[4] if keep else 0)
+    assert m["rounds"][0]["rows"]["drop"] == (0 if keep else labels[4])
+    assert "scheme paper" in capsys.readouterr().out
+
+
 def test_report_is_self_contained(gsm8k, tmp_path):
     d, _ = gsm8k
     out = tmp_path / "run"

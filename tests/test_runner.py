@@ -495,7 +495,8 @@ def test_the_manifest_round_trips_and_has_a_schema_version(tmp_path):
     back = read_manifest(tmp_path / "run")
     assert back.to_json() == m.to_json() == text
     rec = back.steps["round-0/plan"]
-    assert set(rec.written) == {"stats", "sft", "rl", "drop"} and rec.reads == {"scheme": "zero_partial_full", "k": 4,
+    assert set(rec.written) == {"stats", "sft", "rl", "drop"} and rec.reads == {"scheme": "zero_partial_full",
+                                                                                  "keep_all_correct": False, "k": 4,
                                                                                   "engine": "local"}
     assert set(rec.inputs) == {"measure", "problems"} and rec.inputs["measure"] == back.steps["round-0/measure"].key
     for out in rec.written.values():  # each output: rows, size and sha256 as written

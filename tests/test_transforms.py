@@ -345,7 +345,7 @@ def test_lighteval_pass_at_k_vectors(fname, case, key, k, kind):
 # ============================================================================================== binning
 
 
-def scheme_oracle(scheme: str, p: float | None) -> dict[str, Any]:
+def scheme_oracle(scheme: str, p: float | None, keep_all_correct: bool = False) -> dict[str, Any]:
     """The issue's statement of the named schemes."""
     sft = bridge = rl = False
     if p is None:
@@ -357,6 +357,14 @@ def scheme_oracle(scheme: str, p: float | None) -> dict[str, Any]:
         bridge = 0 <= p < 0.25
         sft = bridge or 0.25 <= p <= 0.75
         rl = 0 < p < 1
+    elif scheme == "paper":  # hard [0, 0.25) -> Bridge, medium [0.25, 0.75) -> SFT, not all zero -> RL, 1 -> drop
+        bridge = 0 <= p < 0.25
+        sft = bridge or 0.25 <= p < 0.75
+        rl = 0 < p < 1
+    else:
+        raise AssertionError(f"no oracle for scheme {scheme!r}: add one")
+    if keep_all_correct and p == 1:
+        rl = True
     drop = not (sft or rl)
     return {"sft": sft, "bridge": bridge, "rl": rl, "drop": drop}
 
@@ -413,19 +421,77 @@ def check_split(binned: pa.Table, expect: dict[int, dict[str, Any]]) -> None:
 @given(
     rates=st.lists(pass_rate_values, max_size=25),
     scheme=st.sampled_from(sorted(sk.SCHEMES)),
+    keep=st.booleans(),
     data=permutations,
 )
-def test_bin_difficulty_named_schemes(rates, scheme, data):
+def test_bin_difficulty_named_schemes(rates, scheme, keep, data):
     t = pa.table({"problem_id": pa.array(range(len(rates)), pa.int64()), "pass_rate": pa.array(rates, pa.float64())})
-    out = sk.bin_difficulty(t, scheme=scheme)
+    out = sk.bin_difficulty(t, scheme=scheme, keep_all_correct=keep)
     assert out.column_names == ["problem_id", "pass_rate", "sft", "bridge", "rl", "drop", "stages"]
-    expect = {i: scheme_oracle(scheme, p) for i, p in enumerate(rates)}
+    expect = {i: scheme_oracle(scheme, p, keep) for i, p in enumerate(rates)}
     for r in out.to_pylist():
         m = expect[r["problem_id"]]
         assert {s: r[s] for s in ("sft", "bridge", "rl", "drop")} == m, r
         assert r["stages"] == label(m)
     check_split(out, expect)
-    assert sort_rows(shuffle_and_run(t, data, lambda x: sk.bin_difficulty(x, scheme=scheme)), ["problem_id"]) == out.to_pylist()
+    again = shuffle_and_run(t, data, lambda x: sk.bin_difficulty(x, scheme=scheme, keep_all_correct=keep))
+    assert sort_rows(again, ["problem_id"]) == out.to_pylist()
+
+
+#: The paper's scheme (arXiv 2606.04466, Section 3) at k = 4 and k = 8, problem by number of correct samples,
+#: written out by hand from its boundaries: hard [0, 0.25) -> SFT through the Bridge, medium [0.25, 0.75) ->
+#: SFT (plain trace), RL = every group that is not all zero, all-correct -> drop (RL with keep_all_correct).
+PAPER_BY_CORRECT = {
+    4: ["sft_bridge", "sft+rl", "sft+rl", "rl", "drop"],
+    8: ["sft_bridge", "sft_bridge+rl", "sft+rl", "sft+rl", "sft+rl", "sft+rl", "rl", "rl", "drop"],
+}
+
+
+@fixed(80)
+@given(k=st.sampled_from([4, 8]), data=st.data(), keep=st.booleans())
+def test_paper_scheme_boundaries_at_k4_and_k8(k, data, keep):
+    """From rollouts (k samples per problem, c of them correct) through pass_rates to the paper's bins."""
+    cs = data.draw(st.lists(st.integers(0, k), min_size=1, max_size=12), label="correct per problem")
+    ids, correct = [], []
+    for i, c in enumerate(cs):
+        flags = data.draw(st.permutations([True] * c + [False] * (k - c)), label=f"problem {i}")
+        ids += [i] * k
+        correct += flags
+    stats = sk.pass_rates(pa.table({"problem_id": ids, "correct": correct}), k=(1,))
+    out = sk.bin_difficulty(stats, scheme="paper", keep_all_correct=keep)
+    for r in out.to_pylist():
+        c = cs[r["problem_id"]]
+        want = PAPER_BY_CORRECT[k][c]
+        if keep and c == k:
+            want = "rl"
+        assert r["stages"] == want, (k, c, r)
+        assert r["drop"] == (want == "drop") and r["bridge"] == ("sft_bridge" in want)
+
+
+@fixed(100)
+@given(n=st.integers(1, 64), data=st.data(), keep=st.booleans())
+def test_paper_scheme_matches_exact_fractions_at_any_k(n, data, keep):
+    """The pass rate is c/n in floating point; the bins must be those of the exact fraction."""
+    from fractions import Fraction
+
+    c = data.draw(st.integers(0, n))
+    p = Fraction(c, n)
+    stats = sk.pass_rates(pa.table({"problem_id": [0] * n, "correct": [True] * c + [False] * (n - c)}), k=(1,))
+    r = sk.bin_difficulty(stats, scheme="paper", keep_all_correct=keep).to_pylist()[0]
+    bridge = p < Fraction(1, 4)
+    sft = bridge or Fraction(1, 4) <= p < Fraction(3, 4)
+    rl = 0 < p < 1 or (keep and p == 1)
+    assert (r["sft"], r["bridge"], r["rl"], r["drop"]) == (sft, bridge, rl, not (sft or rl)), (n, c)
+
+
+def test_scheme_names_listed_for_the_cli_are_the_schemes():
+    from stagekit.cli import build_parser
+    from stagekit.config import SCHEME_NAMES, RunConfig
+
+    assert set(SCHEME_NAMES) == set(sk.SCHEMES)
+    assert RunConfig.__dataclass_fields__["scheme"].metadata["choices"] == SCHEME_NAMES
+    plan = build_parser()._subparsers._group_actions[0].choices["plan"]
+    assert next(a for a in plan._actions if a.dest == "scheme").choices == SCHEME_NAMES
 
 
 GRID = [i / 20 for i in range(21)]

@@ -159,6 +159,8 @@ def brute_stages(n: int, c: int, scheme: str) -> dict[str, bool]:
         bridge, plain, rl, drop = p == 0, False, 0 < p < 1, p == 1
     elif scheme == "medium_sft":
         bridge, plain, rl, drop = p < Fraction(1, 4), Fraction(1, 4) <= p <= Fraction(3, 4), 0 < p < 1, p == 1
+    elif scheme == "paper":
+        bridge, plain, rl, drop = p < Fraction(1, 4), Fraction(1, 4) <= p < Fraction(3, 4), 0 < p < 1, p == 1
     else:
         raise ValueError(scheme)
     if drop:
@@ -198,8 +200,12 @@ def histogram(counts: dict[int, tuple[int, int]], n: int) -> dict[int, int]:
 GSM8K_HISTOGRAM = {0: 432, 1: 290, 2: 236, 3: 205, 4: 156}
 MATH_HISTOGRAM = {0: 2, 1: 2, 2: 1, 3: 2, 4: 3, 5: 0, 6: 2, 7: 1, 8: 87}
 #: scheme -> (sft, of which bridge, rl, drop), as the histograms imply.
-GSM8K_SETS = {"zero_partial_full": (432, 432, 731, 156), "medium_sft": (1163, 432, 731, 156)}
-MATH_SETS = {"zero_partial_full": (2, 2, 11, 87), "medium_sft": (12, 4, 11, 87)}
+GSM8K_SETS = {"zero_partial_full": (432, 432, 731, 156), "medium_sft": (1163, 432, 731, 156),
+              # paper: 0/4 Bridge; 1/4 and 2/4 plain SFT (3/4 = 0.75 is simple: RL only); 1-3/4 RL; 4/4 drop
+              "paper": (958, 432, 731, 156)}
+MATH_SETS = {"zero_partial_full": (2, 2, 11, 87), "medium_sft": (12, 4, 11, 87),
+             # paper: 0-1/8 Bridge; 2-5/8 plain SFT; 1-7/8 RL; 8/8 drop
+             "paper": (10, 4, 11, 87)}
 
 
 @cache
@@ -264,7 +270,7 @@ def test_pass_rates_equal_the_brute_force(name: str, n: int, expected: dict[int,
         assert r["wilson_low"] <= r["pass_rate"] <= r["wilson_high"]
 
 
-@pytest.mark.parametrize("scheme", ["zero_partial_full", "medium_sft"])
+@pytest.mark.parametrize("scheme", ["zero_partial_full", "medium_sft", "paper"])
 @pytest.mark.parametrize("name", ["gsm8k", "math"])
 def test_stage_sets_are_what_the_bins_imply(name: str, scheme: str) -> None:
     t = scored(name)
@@ -288,6 +294,18 @@ def test_stage_sets_are_what_the_bins_imply(name: str, scheme: str) -> None:
         set(sets["sft"]["problem_id"].to_pylist()) | set(sets["rl"]["problem_id"].to_pylist())
     )
     assert ids == set().union(*(set(sets[s]["problem_id"].to_pylist()) for s in ("sft", "rl", "drop")))
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math"])
+def test_paper_scheme_keeping_all_correct_groups_moves_them_to_rl(name: str) -> None:
+    t = scored(name)
+    stats = sk.pass_rates(t, k=(1,))
+    dropped = sk.split_stages(sk.bin_difficulty(stats, scheme="paper"))
+    kept = sk.split_stages(sk.bin_difficulty(stats, scheme="paper", keep_all_correct=True))
+    full = {r["problem_id"] for r in stats.to_pylist() if r["n_correct"] == r["n"]}
+    assert set(dropped["drop"]["problem_id"].to_pylist()) == full and kept["drop"].num_rows == 0
+    assert set(kept["rl"]["problem_id"].to_pylist()) == set(dropped["rl"]["problem_id"].to_pylist()) | full
+    assert kept["sft"].equals(dropped["sft"])
 
 
 # ========================================================================================================

@@ -76,6 +76,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         answer=args.gold,
         problem_id=args.problem_id,
         scheme=args.scheme,
+        keep_all_correct=args.keep_all_correct,
         k=k,
         threads=args.threads,
     )
@@ -138,6 +139,8 @@ _THREADS_HELP = "verifier threads (default: all cores; more than 4 per core are 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from stagekit.config import SCHEME_NAMES
+
     p = argparse.ArgumentParser(prog="stagekit", description="Stage data for SFT-then-RL post-training.")
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser(
@@ -168,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--completion", default="completion", help="column holding the completions")
     pl.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
     pl.add_argument("--problem-id", default="problem_id", help="column identifying the problem")
-    pl.add_argument("--scheme", default="zero_partial_full", choices=["zero_partial_full", "medium_sft"],
-                    help="difficulty binning scheme")
+    pl.add_argument("--scheme", default="zero_partial_full", choices=SCHEME_NAMES,
+                    help="difficulty binning scheme (see the README's stage transforms)")
+    pl.add_argument("--keep-all-correct", action="store_true",
+                    help="all-correct problems (pass rate 1) go to RL instead of being dropped")
     pl.add_argument("--k", default="1,4,8", help="pass@k values to estimate (those <= samples per problem)")
     pl.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
     pl.add_argument("--engine", default="local", choices=["local", "ray"],

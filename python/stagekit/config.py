@@ -11,7 +11,11 @@ from typing import Any
 
 from stagekit.io import InputError
 
-__all__ = ["NOT_AFFECTING", "QUICK", "STRUCTURE", "RunConfig", "add_run_arguments", "config_from_args", "load_toml"]
+__all__ = ["NOT_AFFECTING", "QUICK", "SCHEME_NAMES", "STRUCTURE", "RunConfig", "add_run_arguments", "config_from_args",
+           "load_toml"]
+
+#: The named difficulty schemes (``stagekit.SCHEMES``' keys, listed here so the CLI builds without pyarrow).
+SCHEME_NAMES = ("zero_partial_full", "medium_sft", "paper")
 
 
 def _opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, group: str = "",
@@ -60,7 +64,10 @@ class RunConfig:
     threads: int | None = _opt(None, "torch CPU threads", group="student", shown="torch's choice")
     # -- staging
     scheme: str = _opt("zero_partial_full", "difficulty binning: zero_partial_full (0 -> SFT+Bridge, partial -> RL, "
-                       "1 -> drop) or medium_sft", choices=("zero_partial_full", "medium_sft"), group="stages")
+                       "1 -> drop), medium_sft, or paper (arXiv 2606.04466: [0, 0.25) -> SFT+Bridge, [0.25, 0.75) -> "
+                       "SFT, (0, 1) -> RL, 1 -> drop)", choices=SCHEME_NAMES, group="stages")
+    keep_all_correct: bool = _opt(False, "all-correct problems (pass rate 1) go to RL instead of being dropped",
+                                  group="stages")
     bridge_cuts: str = _opt("binary", "Bridge prefix cuts: binary (quartiles), all, or fractions like 0.3,0.6",
                             group="stages")
     bridge_samples: int = _opt(2, "student continuations per Bridge prefix", group="stages")

@@ -40,7 +40,7 @@ def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Tab
     return (engine or LocalEngine()).plan(rollouts, config, problems)
 
 
-@step("plan", reads=("completion", "answer", "problem_id", "scheme", "k", "problem_columns", "extra"),
+@step("plan", reads=("completion", "answer", "problem_id", "scheme", "keep_all_correct", "k", "problem_columns", "extra"),
       takes=("rollouts", "problems"), writes=STAGE_TABLES)
 def PLAN_STEP(ctx: StepContext) -> None:
     """``stagekit plan``'s one step: the stage tables of the given rollouts (and problems), on the engine."""

@@ -27,6 +27,7 @@ class PlanConfig:
     answer: str = "answer"
     problem_id: str = "problem_id"
     scheme: str = "zero_partial_full"
+    keep_all_correct: bool = False
     k: tuple[int, ...] = (1, 4, 8)
     threads: int | None = None
     problem_columns: tuple[str, ...] = ("prompt", "solution")
@@ -65,7 +66,8 @@ def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = 
     c = config
     # pass@k past the most samples any problem has is null everywhere: leave those columns out.
     max_n = pc.max(stats["n"]).as_py()
-    stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme)
+    stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme,
+                             keep_all_correct=c.keep_all_correct)
     sets = T.split_stages(stats)
     if problems is not None:
         if c.problem_id not in problems.column_names:

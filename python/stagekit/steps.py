@@ -9,7 +9,7 @@ step             reads                                                takes     
 ===============  ===================================================  ==========================  =============================
 ``measure``      k, max_new_tokens, sampling                          problems, student           rollouts
 ``measure``      (``--rollouts`` in round 0: the given rollouts)      problems                    rollouts
-``plan``         scheme, k, engine                                    measure, problems           stats sft rl drop
+``plan``         scheme, keep_all_correct, k, engine                  measure, problems           stats sft rl drop
 ``bridge``       bridge_cuts/samples/tau/max_new_tokens, sampling     plan, student               bridge_rollouts bridge
 ``sft_data``     --                                                   plan, bridge, cft (r-1)     sft_train
 ``sft``          sft_steps/batch_size/learning_rate/max_length, seed  sft_data, student           sft-model/
@@ -71,12 +71,13 @@ def MEASURE_GIVEN(ctx: StepContext) -> None:
     ctx.write("rollouts", inputs.rollouts)
 
 
-@step("plan", reads=("scheme", "k", "engine"), takes=("measure", "problems"), writes=("stats", "sft", "rl", "drop"))
+@step("plan", reads=("scheme", "keep_all_correct", "k", "engine"), takes=("measure", "problems"),
+      writes=("stats", "sft", "rl", "drop"))
 def PLAN(ctx: StepContext) -> None:
     """Pass rates per problem, difficulty bins, stage sets (on the runner's engine)."""
     c = ctx.cfg
     problems = _problems(ctx)
-    config = PlanConfig(scheme=c.scheme, k=tuple(sorted({1, c.k // 2 or 1, c.k})),
+    config = PlanConfig(scheme=c.scheme, keep_all_correct=c.keep_all_correct, k=tuple(sorted({1, c.k // 2 or 1, c.k})),
                         problem_columns=tuple(x for x in problems.column_names if x != "problem_id"))
     assert ctx.engine is not None
     tables = ctx.engine.plan(ctx.read("rollouts"), config, problems)

@@ -236,6 +236,10 @@ SCHEMES: dict[str, dict[str, str]] = {
     "zero_partial_full": {"sft_bridge": "[0, 0]", "rl": "(0, 1)", "drop": "[1, 1]"},
     # p < 0.25 -> SFT with Bridge; 0.25 <= p <= 0.75 -> SFT with the plain trace; 0 < p < 1 -> RL; 1 -> drop.
     "medium_sft": {"sft_bridge": "[0, 0.25)", "sft": "[0.25, 0.75]", "rl": "(0, 1)", "drop": "[1, 1]"},
+    # The paper's (arXiv 2606.04466, Section 3): hard p < 0.25 -> SFT with Bridge; medium 0.25 <= p < 0.75 ->
+    # SFT (plain trace); RL takes every group that is not all zero, 0 < p < 1 (simple 0.75 <= p < 1 is RL only);
+    # all-correct groups (p = 1) are dropped unless ``keep_all_correct``.
+    "paper": {"sft_bridge": "[0, 0.25)", "sft": "[0.25, 0.75)", "rl": "(0, 1)", "drop": "[1, 1]"},
 }
 
 
@@ -255,17 +259,25 @@ def bin_difficulty(
     scheme: str = "zero_partial_full",
     thresholds: Mapping[str, str | tuple[float, float]] | None = None,
     pass_rate: str = "pass_rate",
+    keep_all_correct: bool = False,
 ) -> pa.Table:
     """Stage membership of every problem from its pass rate.
 
     ``scheme`` names one of :data:`SCHEMES`; ``thresholds`` (stage -> interval such as ``"[0, 0.25)"``,
     stages from :data:`STAGES`) replaces the scheme's intervals. A problem may belong to several sets
     (``medium_sft`` puts 0.25 <= p <= 0.75 in both SFT and RL); a problem in no set is dropped.
+    ``keep_all_correct=True`` sends the problems every sample solved (p = 1) to RL instead of dropping them
+    (their GRPO groups carry no signal from a binary reward, but may from shaped ones).
 
     >>> import pyarrow as pa
     >>> t = pa.table({"problem_id": [1, 2, 3, 4], "pass_rate": [0.0, 0.1, 0.5, 1.0]})
     >>> bin_difficulty(t, scheme="medium_sft")["stages"].to_pylist()
     ['sft_bridge', 'sft_bridge+rl', 'sft+rl', 'drop']
+    >>> t = pa.table({"problem_id": [1, 2, 3, 4, 5], "pass_rate": [0.0, 0.25, 0.5, 0.75, 1.0]})
+    >>> bin_difficulty(t, scheme="paper")["stages"].to_pylist()
+    ['sft_bridge', 'sft+rl', 'sft+rl', 'rl', 'drop']
+    >>> bin_difficulty(t, scheme="paper", keep_all_correct=True)["stages"].to_pylist()[-1]
+    'rl'
     """
     if thresholds is None:
         if scheme not in SCHEMES:
@@ -280,6 +292,10 @@ def bin_difficulty(
     p = stats[pass_rate].cast(pa.float64())
     false = pc.and_(pc.is_valid(p), pa.scalar(False))
     member = {s: (pc.fill_null(ivs[s].mask(p), False) if s in ivs else false) for s in STAGES}
+    if keep_all_correct:
+        full = pc.fill_null(pc.equal(p, 1.0), False)
+        member["rl"] = pc.or_(member["rl"], full)
+        member["drop"] = pc.and_(member["drop"], pc.invert(full))
     in_any = pc.or_(pc.or_(member["sft"], member["sft_bridge"]), pc.or_(member["rl"], member["drop"]))
     drop = pc.or_(member["drop"], pc.invert(in_any))
     # A dropped problem is in no training set, whatever else matched.
