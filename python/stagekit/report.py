@@ -1,4 +1,9 @@
-"""The HTML report of a run directory: self-contained (inline SVG charts, no external files)."""
+"""The HTML report of a run directory: self-contained (inline SVG charts, no external files).
+
+The page and chart helpers (:func:`page_head`, :func:`bar_chart`, :func:`line_chart`, :func:`grouped_bars`,
+:func:`chart`, :func:`cards`, :func:`examples_table`) are public so other reports (``stagekit eval``'s) are
+drawn the same way.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.io import atomic_write
+from stagekit.io import InputError, atomic_write
 from stagekit.rundir import Manifest, RunDir, StepRecord
 
-__all__ = ["build_report", "histogram", "write_report"]
+__all__ = ["bar_chart", "build_report", "cards", "chart", "examples_table", "grouped_bars", "histogram", "line_chart",
+           "page_head", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d232b;
@@ -40,7 +46,7 @@ def _svg_head(title: str, width: int, height: int) -> str:
             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{t}</text>')
 
 
-def _bar_chart(labels: list[str], values: list[float], title: str, *, color: str | list[str] = "#4c78a8",
+def bar_chart(labels: list[str], values: list[float], title: str, *, color: str | list[str] = "#4c78a8",
                width: int = 520, height: int = 260, fmt: str = "{:g}") -> str:
     """An SVG bar chart with value labels."""
     n = max(len(values), 1)
@@ -61,7 +67,7 @@ def _bar_chart(labels: list[str], values: list[float], title: str, *, color: str
     return "".join(parts)
 
 
-def _line_chart(xs: list[float], ys: list[float], title: str, *, xlabel: str = "RL step", ymax: float | None = 1.0,
+def line_chart(xs: list[float], ys: list[float], title: str, *, xlabel: str = "RL step", ymax: float | None = 1.0,
                 width: int = 520, height: int = 260, color: str = "#e45756") -> str:
     """An SVG line chart from 0 to ``ymax`` (None: the data's maximum)."""
     left, bottom, pad = 44, 40, 24
@@ -84,9 +90,11 @@ def _line_chart(xs: list[float], ys: list[float], title: str, *, xlabel: str = "
             + ticks + f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle" font-size="11">{html.escape(xlabel)}</text></svg>')
 
 
-def _grouped_bars(labels: list[str], series: dict[str, list[float]], title: str, *, width: int = 520,
-                  height: int = 260, colors: tuple[str, ...] = ("#bab0ac", "#4c78a8", "#f58518", "#54a24b")) -> str:
-    """An SVG chart of bars grouped by label, one bar per series, values in [0, 1], with a legend."""
+def grouped_bars(labels: list[str], series: dict[str, list[float]], title: str, *, width: int = 520,
+                 height: int = 260, colors: tuple[str, ...] = ("#bab0ac", "#4c78a8", "#f58518", "#54a24b"),
+                 intervals: dict[str, list[tuple[float, float]]] | None = None) -> str:
+    """An SVG chart of bars grouped by label, one bar per series, values in [0, 1], with a legend;
+    ``intervals`` (series -> (low, high) per label) draws each bar's interval as a whisker."""
     left, bottom, pad = 40, 48, 24
     n, k = max(len(labels), 1), max(len(series), 1)
     gw = (width - left - pad) / n
@@ -101,8 +109,15 @@ def _grouped_bars(labels: list[str], series: dict[str, list[float]], title: str,
                      f'<text x="{left + j * 110 + 14}" y="35" font-size="11">{html.escape(name)}</text>')
         for i, v in enumerate(values):
             x = left + i * gw + gw * 0.1 + j * bw
-            parts.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{bw * 0.92:.1f}" height="{sy(0) - sy(v):.1f}" fill="{c}" rx="2"/>'
-                         f'<text x="{x + bw / 2:.1f}" y="{sy(v) - 3:.1f}" text-anchor="middle" font-size="9">{v:.2f}</text>')
+            parts.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{bw * 0.92:.1f}" height="{sy(0) - sy(v):.1f}" fill="{c}" rx="2"/>')
+            top = v
+            if intervals and name in intervals:
+                lo, hi = intervals[name][i]
+                xm = x + bw * 0.46
+                parts.append(f'<path d="M{xm:.1f},{sy(lo):.1f}V{sy(hi):.1f}M{xm - 3:.1f},{sy(lo):.1f}h6M{xm - 3:.1f},{sy(hi):.1f}h6" '
+                             f'stroke="#1d232b" stroke-width="1"/>')
+                top = max(v, hi)
+            parts.append(f'<text x="{x + bw / 2:.1f}" y="{sy(top) - 3:.1f}" text-anchor="middle" font-size="9">{v:.2f}</text>')
     for i, lab in enumerate(labels):
         parts.append(f'<text x="{left + i * gw + gw / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11">{html.escape(lab)}</text>')
     parts.append("</svg>")
@@ -129,10 +144,11 @@ def _pass_rate_chart(stats: pa.Table, round_: int) -> str:
     else:
         values = histogram(rates, 10)
         labels = [f"{i / 10:.1f}" for i in range(10)]
-    return _bar_chart(labels, values, f"Round {round_}: problems by pass rate")
+    return bar_chart(labels, values, f"Round {round_}: problems by pass rate")
 
 
-def _examples(table: pa.Table | None, columns: list[str], limit: int = 3) -> str:
+def examples_table(table: pa.Table | None, columns: list[str], limit: int = 3) -> str:
+    """The first ``limit`` rows of ``table`` (the ``columns`` it has) as an HTML table of escaped text."""
     if table is None or table.num_rows == 0:
         return "<p class='meta'>none in this run</p>"
     cols = [c for c in columns if c in table.column_names]
@@ -144,11 +160,13 @@ def _examples(table: pa.Table | None, columns: list[str], limit: int = 3) -> str
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _chart(svg: str) -> str:
+def chart(svg: str) -> str:
+    """An SVG chart in its card (nothing for an empty chart)."""
     return f"<div class='chart'>{svg}</div>" if svg else ""
 
 
-def _cards(items: list[tuple[str, object]]) -> str:
+def cards(items: list[tuple[str, object]]) -> str:
+    """A row of headline figures: (label, value) pairs."""
     return "<div class='cards'>" + "".join(f"<div class='card'><b>{html.escape(str(v))}</b><span>{html.escape(k)}</span></div>"
                                             for k, v in items) + "</div>"
 
@@ -159,16 +177,16 @@ def _summary(m: Manifest) -> list[str]:
     if not mv or len(rounds) < 2:
         return []
     out = ["<h2>What moved</h2>",
-           _cards([("problems", mv["problems"]), ("rounds of training", len(rounds) - 1),
+           cards([("problems", mv["problems"]), ("rounds of training", len(rounds) - 1),
                    ("mean pass rate, round 0", f"{mv['pass_rate_before']:.3f}"),
                    (f"mean pass rate, round {len(rounds) - 1}", f"{mv['pass_rate_after']:.3f}"),
                    ("problems improved", mv["improved"]), ("problems worsened", mv["worsened"])]),
            "<div class='charts'>",
-           _chart(_bar_chart([f"round {r.round}" for r in rounds], [round(r.pass_rate_mean, 3) for r in rounds],
+           chart(bar_chart([f"round {r.round}" for r in rounds], [round(r.pass_rate_mean, 3) for r in rounds],
                              "Mean pass rate of the student, per round", color="#54a24b", fmt="{:.3f}"))]
     if mv.get("by_level"):
         levels = list(mv["by_level"])
-        out.append(_chart(_grouped_bars([f"level {lv}" for lv in levels],
+        out.append(chart(grouped_bars([f"level {lv}" for lv in levels],
                                         {"round 0": [mv["by_level"][lv]["before"] for lv in levels],
                                          f"round {len(rounds) - 1}": [mv["by_level"][lv]["after"] for lv in levels]},
                                         "Pass rate by ladder level, first and last measurement")))
@@ -185,12 +203,12 @@ def _training(k: int, steps: dict[str, StepRecord]) -> str:
     charts = []
     losses = steps["sft"].notes.get("losses") if "sft" in steps else None
     if losses:
-        charts.append(_chart(_line_chart(list(range(1, len(losses) + 1)), losses, f"Round {k}: SFT loss per step",
+        charts.append(chart(line_chart(list(range(1, len(losses) + 1)), losses, f"Round {k}: SFT loss per step",
                                          xlabel="SFT step", ymax=None, color="#4c78a8")))
     rewards = steps["rl"].notes.get("rewards") if "rl" in steps else None
     if rewards:
         # trl logs step 1..N; the recorder (and the zero-reward chart) number the steps from 0.
-        charts.append(_chart(_line_chart(list(range(len(rewards))), rewards,
+        charts.append(chart(line_chart(list(range(len(rewards))), rewards,
                                          f"Round {k}: mean GRPO reward per step", xlabel="RL step", ymax=None,
                                          color="#f58518")))
     return "".join(charts)
@@ -209,16 +227,24 @@ def _steps_table(steps: dict[str, StepRecord]) -> str:
             if rows else "")
 
 
+def page_head(command: str, created: str | None, versions: dict[str, str]) -> list[str]:
+    """The opening of a report page: the document head and style, the title (the command) and a line with
+    the creation time and package versions."""
+    return [f"<!doctype html><html><head><meta charset='utf-8'><title>stagekit {html.escape(command)} report</title>",
+            f"<style>{_CSS}</style></head><body>",
+            f"<h1>stagekit {html.escape(command)}</h1>",
+            f"<p class='meta'>{html.escape(str(created or ''))} · "
+            + " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in versions.items()) + "</p>"]
+
+
 def build_report(run_dir: str | os.PathLike[str]) -> str:
     """The report's HTML for a run directory."""
     run = RunDir(run_dir)
     m = run.manifest()
     cmd = m.command
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>stagekit {html.escape(cmd)} report</title>",
-           f"<style>{_CSS}</style></head><body>",
-           f"<h1>stagekit {html.escape(cmd)}</h1>",
-           f"<p class='meta'>{html.escape(str(m.created or ''))} · "
-           + " · ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in m.versions.items()) + "</p>"]
+    if cmd == "eval":
+        raise InputError(f"{run_dir}: an evaluation directory: its report is stagekit.evaluate.report.write_eval_report")
+    out = page_head(cmd, m.created, m.versions)
     if m.problems:
         out.append(f"<p class='meta'>problems: {html.escape(str(m.problems.get('source')))} "
                    f"({m.problems.get('rows')} problems)</p>")
@@ -235,22 +261,22 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         rows = r.rows
         title = f"Round {k}" + (" (final measurement)" if cmd == "run" and k == last and k > 0 else "")
         out.append(f"<h2>{title}</h2>")
-        cards = [("rollouts", rows.get("rollouts", 0)), ("problems", rows.get("stats", 0)), ("SFT", rows.get("sft", 0)),
+        items = [("rollouts", rows.get("rollouts", 0)), ("problems", rows.get("stats", 0)), ("SFT", rows.get("sft", 0)),
                  ("of which Bridge", r.bridge), ("RL", rows.get("rl", 0)), ("dropped", rows.get("drop", 0)),
                  ("mean pass rate", f"{r.pass_rate_mean:.3f}")]
         for name, label in (("sft_train", "SFT examples"), ("rl_rollouts", "RL rollouts"), ("cft", "CFT records")):
             if name in rows:
-                cards.append((label, rows[name]))
-        out.append(_cards(cards) + "<div class='charts'>")
+                items.append((label, rows[name]))
+        out.append(cards(items) + "<div class='charts'>")
         if stats is not None and stats.num_rows:
             out.append(f"<div class='chart'>{_pass_rate_chart(stats, k)}</div>")
         sizes = [rows.get("sft", 0) - r.bridge, r.bridge, rows.get("rl", 0), rows.get("drop", 0)]
-        out.append("<div class='chart'>" + _bar_chart(["SFT (plain)", "SFT (Bridge)", "RL", "drop"], sizes,
+        out.append("<div class='chart'>" + bar_chart(["SFT (plain)", "SFT (Bridge)", "RL", "drop"], sizes,
                    f"Round {k}: stage set sizes", color=[_COLORS[c] for c in ("sft", "bridge", "rl", "drop")]) + "</div>")
         if rollouts is not None and "status" in rollouts.column_names:
             counts = Counter(rollouts["status"].to_pylist())
             labels = ["correct", "incorrect", "no_answer", "unparseable"]
-            out.append("<div class='chart'>" + _bar_chart(labels, [counts.get(s, 0) for s in labels],
+            out.append("<div class='chart'>" + bar_chart(labels, [counts.get(s, 0) for s in labels],
                        f"Round {k}: verdicts of {rollouts.num_rows} rollouts",
                        color=["#54a24b", "#e45756", "#bab0ac", "#b279a2"]) + "</div>")
         rl = run.read_table(k, "rl_rollouts")
@@ -262,7 +288,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
             per = rl.group_by(["problem_id", "step"]).aggregate([]).group_by(["step"]).aggregate([("problem_id", "count")])
             steps = sorted(per["step"].to_pylist())
             total = dict(zip(per["step"].to_pylist(), per["problem_id_count"].to_pylist(), strict=True))
-            out.append("<div class='chart'>" + _line_chart(steps, [zc.get(s, 0) / total[s] for s in steps],
+            out.append("<div class='chart'>" + line_chart(steps, [zc.get(s, 0) / total[s] for s in steps],
                        f"Round {k}: fraction of zero-reward groups per RL step") + "</div>")
         out.append(_training(k, r.steps or {}))
         out.append("</div>")
@@ -271,15 +297,15 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         cft = run.read_table(k, "cft")
         if bridge is not None or cft is not None:
             out.append("<h4>Bridge records (teacher prefix + verified student continuation)</h4>"
-                       + _examples(bridge, ["problem_id", "cut", "n_steps", "cut_pass_rate", "prompt", "target", "fallback"]))
+                       + examples_table(bridge, ["problem_id", "cut", "n_steps", "cut_pass_rate", "prompt", "target", "fallback"]))
             out.append("<h4>CFT records (diagnosis, repair, new trace)</h4>"
-                       + _examples(_one_per_kind(cft), ["problem_id", "kind", "critic", "error_step", "prompt", "response"]))
+                       + examples_table(_one_per_kind(cft), ["problem_id", "kind", "critic", "error_step", "prompt", "response"]))
         sft, rlset = run.read_table(k, "sft"), run.read_table(k, "rl")
-        out.append("<h4>SFT problems</h4>" + _examples(sft, ["problem_id", "pass_rate", "stages", "prompt"]))
-        out.append("<h4>RL problems</h4>" + _examples(rlset, ["problem_id", "pass_rate", "stages", "prompt"]))
+        out.append("<h4>SFT problems</h4>" + examples_table(sft, ["problem_id", "pass_rate", "stages", "prompt"]))
+        out.append("<h4>RL problems</h4>" + examples_table(rlset, ["problem_id", "pass_rate", "stages", "prompt"]))
         if rollouts is not None:
             wrong = rollouts.filter(pc.equal(rollouts["status"], "incorrect")) if "status" in rollouts.column_names else None
-            out.append("<h4>Incorrect rollouts</h4>" + _examples(wrong, ["problem_id", "completion", "predicted", "answer"]))
+            out.append("<h4>Incorrect rollouts</h4>" + examples_table(wrong, ["problem_id", "completion", "predicted", "answer"]))
         if r.steps:
             out.append("<h4>Steps</h4>" + _steps_table(r.steps))
     out.append("</body></html>")
