@@ -39,6 +39,8 @@ _TRANSFORMS = (
     "bridge_prompts",
     "cft_records",
     "diagnose",
+    "mark_overlap",
+    "normalize_text",
     "pass_at_k",
     "pass_rates",
     "persistent_failures",
@@ -55,7 +57,8 @@ _TRANSFORMS = (
 
 
 # Integrations and backends, also loaded on first use (none imports torch, trl or vllm until used).
-_LAZY_MODULES = {"generate": "stagekit.generate", "trl": "stagekit.integrations.trl", "models": "stagekit.models"}
+_LAZY_MODULES = {"evaluate": "stagekit.evaluate", "generate": "stagekit.generate", "trl": "stagekit.integrations.trl",
+                 "models": "stagekit.models"}
 
 
 def __getattr__(name: str):  # PEP 562: lazy attributes

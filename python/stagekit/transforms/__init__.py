@@ -6,6 +6,7 @@ from stagekit.transforms.cft import CFT_KINDS, cft_records, diagnose
 from stagekit.transforms.difficulty import SCHEMES, STAGES, bin_difficulty, pass_at_k, pass_rates, split_stages
 from stagekit.transforms.formats import to_grpo, to_sft
 from stagekit.transforms.groups import persistent_failures, zero_reward_groups
+from stagekit.transforms.overlap import mark_overlap, normalize_text
 from stagekit.transforms.score import score
 from stagekit.transforms.segment import METHODS, segment_steps, split_trace
 
@@ -23,6 +24,8 @@ __all__ = [
     "cft_records",
     "diagnose",
     "explode",
+    "mark_overlap",
+    "normalize_text",
     "persistent_failures",
     "pass_at_k",
     "pass_rates",

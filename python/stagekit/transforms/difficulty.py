@@ -22,6 +22,7 @@ __all__ = [
     "pass_rates",
     "pass_rates_from_counts",
     "split_stages",
+    "wilson_interval",
 ]
 
 
@@ -188,6 +189,20 @@ def _wilson(p: pa.ChunkedArray, n: pa.ChunkedArray, confidence: float) -> tuple[
     lo = pc.min_element_wise(pc.max_element_wise(pc.subtract(center, half), 0.0), p)
     hi = pc.max_element_wise(pc.min_element_wise(pc.add(center, half), 1.0), p)
     return lo, hi
+
+
+def wilson_interval(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` observed over ``n`` trials (the formula
+    :func:`pass_rates` uses per problem), clamped into [0, 1] and around ``p``.
+
+    >>> [round(x, 4) for x in wilson_interval(0.0, 20)], [round(x, 4) for x in wilson_interval(0.5, 20)]
+    ([0.0, 0.1611], [0.2993, 0.7007])
+    """
+    _check_confidence(confidence, "wilson_interval")
+    if n < 1 or not 0 <= p <= 1:
+        raise ValueError(f"wilson_interval needs n >= 1 and 0 <= p <= 1, got p={p}, n={n}")
+    lo, hi = _wilson(pa.chunked_array([[float(p)]]), pa.chunked_array([[float(n)]]), confidence)
+    return float(lo[0].as_py()), float(hi[0].as_py())
 
 
 # ------------------------------------------------------------------------------------------------ binning
