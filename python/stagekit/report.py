@@ -46,7 +46,7 @@ def _svg_head(title: str, width: int, height: int) -> str:
             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600">{t}</text>')
 
 
-def bar_chart(labels: list[str], values: list[float], title: str, *, color: str | list[str] = "#4c78a8",
+def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, *, color: str | list[str] = "#4c78a8",
                width: int = 520, height: int = 260, fmt: str = "{:g}") -> str:
     """An SVG bar chart with value labels."""
     n = max(len(values), 1)

@@ -84,8 +84,7 @@ def mark_overlap(
         same_id = pc.fill_null(pc.is_in(ids, value_set=pc.unique(pool_ids)), False)
     if text is not None and pool_text is not None and pool_text in pool.column_names:
         keys = pa.array([normalize_text(x) for x in table[text].to_pylist()], pa.string())
-        pool_keys = {normalize_text(x) for x in pool[pool_text].to_pylist() if x is not None}
-        pool_keys.discard("")
+        pool_keys = {k for k in (normalize_text(x) for x in pool[pool_text].to_pylist()) if k}
         same_text = pc.fill_null(pc.is_in(keys, value_set=pa.array(sorted(pool_keys), pa.string())), False)
     out = set_column(table, "overlap_id", same_id)
     out = set_column(out, "overlap_text", same_text)
