@@ -127,7 +127,10 @@ def load_rollouts(cfg: Any, problems: pa.Table | None) -> tuple[pa.Table, pa.Tab
             raise InputError(f"{path}: {len(unknown)} problem ids are not in --problems (e.g. {unknown[0]!r})")
         table = table.drop_columns([c for c in ("prompt", "answer", "solution") if c in table.column_names])
         extra = [c for c in problems.column_names if c not in table.column_names]
-        table = table.join(problems.select(extra + ["problem_id"]), "problem_id") if extra else table
+        if extra:  # Arrow's hash join orders rows as it likes: the rollouts keep their own order (and key)
+            order = "__stagekit_row"
+            table = table.append_column(order, pa.array(range(table.num_rows), pa.int64()))
+            table = table.join(problems.select(extra + ["problem_id"]), "problem_id").sort_by(order).drop_columns([order])
     if "correct" not in table.column_names or not pa.types.is_boolean(table.schema.field("correct").type):
         table = score(table)
     return table, problems, inputs
