@@ -9,7 +9,8 @@ r"""Held-out evaluation of a model on benchmarks: ``stagekit eval`` and the piec
   its own columns) into canonical rows: ``benchmark, problem_id, question, prompt, gold, solution``.
 - :mod:`~stagekit.evaluate.metrics`: pure functions from (rows, completions) to verdicts
   (:func:`score`), per-problem scores (:func:`problem_scores`: pass@1, unbiased pass@j, maj@k) and
-  metrics with Wilson intervals over problems (:func:`summarize`).
+  metrics with Wilson intervals over problems (:func:`summarize`); paired comparisons of two measurements of
+  the same problems (:func:`paired_change`: the exact sign test and a paired bootstrap interval).
 - :mod:`~stagekit.evaluate.runner`: :func:`evaluate_rows` (sample through any generator backend and
   score, in memory) and :func:`run_eval` (several benchmarks into a directory, as steps of the stage
   loop's runner: resumable chunk by chunk).
@@ -30,7 +31,18 @@ from stagekit.evaluate.benchmarks import (
     render_prompt,
     user_benchmark,
 )
-from stagekit.evaluate.metrics import Metric, majority_vote, markdown_table, metric_names, problem_scores, score, summarize
+from stagekit.evaluate.metrics import (
+    Change,
+    Metric,
+    majority_vote,
+    markdown_table,
+    metric_names,
+    paired_change,
+    problem_scores,
+    score,
+    sign_test,
+    summarize,
+)
 from stagekit.evaluate.runner import (
     BenchmarkResult,
     EvalRun,
@@ -53,6 +65,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkResult",
     "BenchmarkRows",
+    "Change",
     "Columns",
     "EvalRun",
     "EvalSettings",
@@ -67,6 +80,7 @@ __all__ = [
     "markdown_table",
     "metric_names",
     "normalize_text",
+    "paired_change",
     "problem_scores",
     "read_logiqa",
     "render_prompt",
@@ -76,6 +90,7 @@ __all__ = [
     "sample",
     "sample_chunk",
     "score",
+    "sign_test",
     "summarize",
     "summary_table",
     "user_benchmark",

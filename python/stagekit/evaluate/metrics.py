@@ -34,7 +34,8 @@ import pyarrow.compute as pc
 
 from stagekit.transforms.difficulty import pass_at_k, wilson_interval
 
-__all__ = ["Metric", "majority_vote", "markdown_table", "metric_names", "problem_scores", "score", "summarize"]
+__all__ = ["Change", "Metric", "majority_vote", "markdown_table", "metric_names", "paired_change", "problem_scores",
+           "score", "sign_test", "summarize"]
 
 
 def score(rows: pa.Table, completions: pa.Table, *, threads: int | None = None) -> pa.Table:
@@ -233,3 +234,131 @@ def markdown_table(results: dict[str, dict[str, Metric]], *, samples: dict[str, 
         cells = [bench, str(problems), str((samples or {}).get(bench, "")), *(_pct(ms[x]) if x in ms else "" for x in names)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\npercent, with {round(100 * confidence)}% Wilson intervals over problems"
+
+
+# ------------------------------------------------------------------------------------------------ paired change
+
+
+def sign_test(improved: int, worsened: int) -> float:
+    """The two-sided exact sign test (McNemar's exact test when each problem's score is 0/1): the chance,
+    were "better" and "worse" equally likely for every problem that changed, of a split at least as uneven
+    as ``improved`` : ``worsened``. Problems that did not change carry no information and are left out.
+
+    >>> sign_test(0, 0), sign_test(5, 0), round(sign_test(6, 0), 4), round(sign_test(3, 2), 4)
+    (1.0, 0.0625, 0.0312, 1.0)
+    """
+    from math import comb
+
+    if improved < 0 or worsened < 0:
+        raise ValueError(f"sign_test needs counts >= 0, got {improved}, {worsened}")
+    m = improved + worsened
+    if m == 0:
+        return 1.0
+    tail = sum(comb(m, i) for i in range(min(improved, worsened) + 1)) / 2**m
+    return min(1.0, 2 * tail)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A paired comparison of two measurements of the same problems (see :func:`paired_change`)."""
+
+    metric: str
+    problems: int
+    before: float
+    after: float
+    low: float  # the interval of after - before (paired bootstrap over problems)
+    high: float
+    improved: int
+    worsened: int
+    unchanged: int
+    p_value: float  # the exact sign test on the problems that changed
+    confidence: float
+    resamples: int
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def significant(self) -> bool:
+        """Outside the noise: the sign test rejects "no change" at ``1 - confidence``."""
+        return self.p_value < 1 - self.confidence
+
+    @property
+    def verdict(self) -> str:
+        """``improved``, ``worsened`` (both outside the noise) or ``within noise``."""
+        if not self.significant:
+            return "within noise"
+        return "improved" if self.improved > self.worsened else "worsened"
+
+    def words(self) -> str:
+        """The comparison in a sentence, saying whether it is within the noise.
+
+        >>> print(paired_change([0, 0, 0.5, 1], [0.25, 0, 0.5, 0.75], resamples=200).words())
+        within noise: pass@1 37.5% -> 37.5% (+0.0 points, 95% paired-bootstrap interval [-18.8, +18.8]); 1 problem improved, 1 worsened, 2 unchanged (exact sign test p = 1.000)
+        """
+        conf = round(100 * self.confidence)
+        head = {"within noise": "within noise", "improved": "improved beyond the noise",
+                "worsened": "worsened beyond the noise"}[self.verdict]
+        def s(n: int) -> str:
+            return "" if n == 1 else "s"
+
+        return (f"{head}: {self.metric} {100 * self.before:.1f}% -> {100 * self.after:.1f}% "
+                f"({100 * self.delta:+.1f} points, {conf}% paired-bootstrap interval [{100 * self.low:+.1f}, "
+                f"{100 * self.high:+.1f}]); {self.improved} problem{s(self.improved)} improved, {self.worsened} worsened, "
+                f"{self.unchanged} unchanged (exact sign test p = {self.p_value:.3f})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "problems": self.problems, "before": self.before, "after": self.after,
+                "delta": self.delta, "low": self.low, "high": self.high, "improved": self.improved,
+                "worsened": self.worsened, "unchanged": self.unchanged, "p_value": self.p_value,
+                "confidence": self.confidence, "resamples": self.resamples, "significant": self.significant,
+                "verdict": self.verdict, "words": self.words()}
+
+
+def paired_change(before: Sequence[float], after: Sequence[float], *, metric: str = "pass@1",
+                  confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Change:
+    """Compare two measurements of the same problems, problem by problem (``before[i]`` and ``after[i]`` are
+    problem ``i``'s scores, e.g. its fraction of correct samples).
+
+    - **The test**: the two-sided exact sign test (:func:`sign_test`) on the problems whose score changed:
+      each is "improved" or "worsened"; the change is outside the noise when p < 1 - ``confidence``. With k
+      samples per problem, comparing fractions is comparing correct-sample counts; with one 0/1 score per
+      problem it is McNemar's exact test. It assumes nothing about the size of the changes, so it holds at
+      any number of problems.
+    - **The interval** of the change in the mean score: the paired bootstrap over problems (``resamples``
+      resamples of the problems with replacement, each problem keeping its own before and after; the
+      percentile interval at ``confidence``; seeded, so the same data give the same interval).
+
+    The two can disagree at the margin (the interval is approximate at few problems); the verdict
+    (:attr:`Change.verdict`) follows the test.
+
+    >>> c = paired_change([0, 0, 0, 0, 0, 0, 0.5], [0.5, 0.25, 0.25, 0.5, 1, 0.25, 0.5])
+    >>> c.improved, c.worsened, round(c.p_value, 4), c.verdict
+    (6, 0, 0.0312, 'improved')
+    """
+    import random
+
+    if len(before) != len(after):
+        raise ValueError(f"paired_change: {len(before)} scores before, {len(after)} after: the same problems are needed")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    n = len(before)
+    b = [float(x) for x in before]
+    a = [float(x) for x in after]
+    diffs = [y - x for x, y in zip(b, a, strict=True)]
+    up = sum(d > 0 for d in diffs)
+    down = sum(d < 0 for d in diffs)
+    if n == 0:
+        return Change(metric, 0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 1.0, confidence, 0)
+    rng = random.Random(seed)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    lo = means[max(0, min(resamples - 1, int(tail * resamples)))]
+    hi = means[max(0, min(resamples - 1, int((1 - tail) * resamples) - 1))]
+    mean_b, mean_a = sum(b) / n, sum(a) / n
+    delta = mean_a - mean_b
+    return Change(metric, n, mean_b, mean_a, min(lo, delta), max(hi, delta), up, down, n - up - down,
+                  sign_test(up, down), confidence, resamples)
