@@ -42,11 +42,14 @@ class StandIn:
 
     def __init__(self, golds: list[tuple[str, str, int]], model: str, batch_size: int, scale: float = 1.0):
         self.golds, self.model, self.batch_size, self.scale = golds, model, batch_size, scale
+        self.exact = {text: (gold, level) for text, gold, level in golds}
         skill = Path(model) / "skill.json"
         self.skill = json.loads(skill.read_text()) if skill.is_file() else None
         self.calls: list[int] = []
 
     def _gold(self, prompt: str) -> tuple[str, int]:
+        if prompt in self.exact:
+            return self.exact[prompt]
         best = None
         for text, gold, level in self.golds:
             if text in prompt and (best is None or len(text) > len(best[0])):
@@ -73,10 +76,14 @@ class StandIn:
 
 
 class StandInFactory:
-    """``factory(student, cfg)``: a :class:`StandIn` for the student's model, built with ``cfg.batch_size``."""
+    """``factory(student, cfg)``: a :class:`StandIn` for the student's model, built with ``cfg.batch_size``.
+    It knows the golds of ``problems`` (``prompt``, ``answer``) and of ``heldout`` (benchmark rows: ``prompt``,
+    ``gold``; e.g. :func:`heldout_of`)."""
 
-    def __init__(self, problems: pa.Table):
+    def __init__(self, problems: pa.Table, heldout: pa.Table | None = None):
         self.golds = [(r["prompt"], sk.extract_gold(r["answer"]), r.get("level") or 3) for r in problems.to_pylist()]
+        if heldout is not None:
+            self.golds += [(r["prompt"], r["gold"], r.get("level") or 3) for r in heldout.to_pylist()]
         self.made: list[StandIn] = []
 
     def __call__(self, student: Any, cfg: Any) -> StandIn:
@@ -87,6 +94,14 @@ class StandInFactory:
     @property
     def calls(self) -> int:
         return sum(len(g.calls) for g in self.made)
+
+
+def heldout_of(cfg: Any) -> pa.Table | None:
+    """Every candidate held-out row a run with ``cfg`` may evaluate (``--eval``), or None."""
+    from stagekit.heldout import load_heldout
+
+    benches = load_heldout(cfg) if cfg.eval_names() else []
+    return pa.concat_tables([b.rows.select(["prompt", "gold"]) for b in benches]) if benches else None
 
 
 def _table_digest(table: pa.Table) -> str:
@@ -159,7 +174,10 @@ def main(argv: list[str]) -> int:
     n = opt("ladder_problems", QUICK["ladder_problems"] if quick else RunConfig.ladder_problems)
     levels = opt("ladder_levels", QUICK["ladder_levels"] if quick else RunConfig.ladder_levels)
     problems = make_ladder(n, seed=opt("seed", 0), levels=[int(x) for x in levels.split(",")])
-    return cli([*argv, "--model", "stand-in"] if argv[0] == "run" else argv, generator_factory=StandInFactory(problems))
+    held = heldout_of(RunConfig(ladder_levels=levels, seed=opt("seed", 0), eval=opt("eval", "auto"),
+                                eval_problems=opt("eval_problems", QUICK["eval_problems"] if quick else RunConfig.eval_problems)))
+    return cli([*argv, "--model", "stand-in"] if argv[0] == "run" else argv,
+               generator_factory=StandInFactory(problems, held))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from e2e_helpers import need_trl
 
 pytestmark = pytest.mark.slow
 
-ROUND0 = ("rollouts", "stats", "sft", "rl", "drop", "bridge_rollouts", "bridge", "sft_train", "rl_train", "rl_rollouts", "cft")
-FINAL = ("rollouts", "stats", "sft", "rl", "drop")
+ROUND0 = ("rollouts", "stats", "sft", "rl", "drop", "eval_completions", "eval_scores", "sft_set", "rl_set",
+          "bridge_rollouts", "bridge", "sft_train", "rl_train", "rl_rollouts", "cft")
+FINAL = ("rollouts", "stats", "sft", "rl", "drop", "eval_completions", "eval_scores")
+#: A step's "done earlier" line (round steps, and the held-out problems, which belong to no round).
+DONE = r"((?:round-\d/)?\w+): done earlier"
 
 
 def _cmd(out: Path, *extra: str) -> list[str]:
@@ -91,7 +94,19 @@ def test_quick_run_writes_every_output_with_consistent_row_counts(quick_run):
 
     assert all(sk.verify(r, a) for r, a in zip(cft["response"].to_pylist(), cft["answer"].to_pylist(), strict=True))
     assert m["moved"]["problems"] == n
-    assert "moved: mean pass rate" in p.stdout
+    assert "moved (the training problems, re-measured): mean pass rate" in p.stdout
+    # The held-out evaluation: a ladder draw disjoint by text from the training problems, before and after.
+    from stagekit.transforms import normalize_text
+
+    h = m["heldout"]
+    held = pq.read_table(out / "heldout.parquet")
+    train = {normalize_text(t) for t in pq.read_table(out / "problems.parquet")["prompt"].to_pylist()}
+    assert held.num_rows == cfg["eval_problems"] and not {normalize_text(t) for t in held["question"].to_pylist()} & train
+    for r in (0, 1):
+        scores = pq.read_table(out / f"round-{r}" / "eval_scores.parquet")
+        assert scores.num_rows == held.num_rows and set(scores["n"].to_pylist()) == {cfg["eval_k"]}
+    assert h["evaluated_rounds"] == [0, 1] and h["change"]["ladder"]["words"] in p.stdout
+    assert p.stdout.splitlines()[1].startswith("  held out: ladder")
     assert not list(out.rglob(".*tmp")) and not list(out.rglob(".scratch-*"))
     # The SFT model is an intermediate: removed once the round's student exists.
     assert not (d / "sft-model").exists() or rl.num_rows == 0
@@ -118,7 +133,8 @@ def test_report_embeds_every_chart_it_names(quick_run):
     assert not re.search(r"""<(img|script|link)\b[^>]*(src|href)\s*=""", text, re.I)
     titles = re.findall(r"<svg[^>]*>\s*<title>([^<]+)</title>", text)
     assert len(titles) == text.count("<svg") and text.count("<svg") == text.count("</svg>")
-    expected = ["Mean pass rate of the student, per round", "Pass rate by ladder level, first and last measurement"]
+    expected = ["Held-out pass@1 per round", "ladder: held-out pass@1 by ladder level",
+                "Mean pass rate of the student, per round", "Pass rate by ladder level, first and last measurement"]
     for r in (0, 1):
         expected += [f"Round {r}: problems by pass rate", f"Round {r}: stage set sizes", f"Round {r}: verdicts of"]
     if _rows(out / "round-0" / "rl_rollouts.parquet"):
@@ -137,7 +153,7 @@ def test_rerun_resumes_without_recomputing(quick_run):
     mtimes = {f.name: f.stat().st_mtime_ns for f in student.iterdir()}
     p = subprocess.run(_cmd(out), env=_env(), capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
-    skipped = re.findall(r"(round-\d/\w+): done earlier", p.stderr)
+    skipped = re.findall(DONE, p.stderr)
     assert set(skipped) == set(before), p.stderr[-3000:]
     assert "generate (transformers)" not in p.stderr
     after = json.loads((out / "manifest.json").read_text())["steps"]
@@ -169,8 +185,9 @@ def test_interrupted_during_rl_leaves_no_partial_output_and_resumes(tmp_path):
 
     p = subprocess.run(_cmd(out), env=_env(), capture_output=True, text=True, timeout=1200)
     assert p.returncode == 0, p.stderr[-3000:]
-    skipped = set(re.findall(r"(round-\d/\w+): done earlier", p.stderr))
-    assert {"round-0/measure", "round-0/plan", "round-0/bridge", "round-0/sft_data", "round-0/sft"} <= skipped
+    skipped = set(re.findall(DONE, p.stderr))
+    assert {"heldout", "round-0/measure", "round-0/plan", "round-0/evaluate", "round-0/bridge", "round-0/sft_data",
+            "round-0/sft"} <= skipped
     assert (out / "round-0" / "student").is_dir() and (out / "round-1" / "stats.parquet").is_file()
 
 
@@ -204,8 +221,8 @@ def test_kill_9_of_a_real_quick_no_train_run_resumes_to_the_same_results(quick_r
     assert "round-0/measure: done earlier" in p.stderr
     check_directory(out)
     a, b = json.loads(manifest.read_text())["steps"], json.loads((ref / "manifest.json").read_text())["steps"]
-    for name in ("measure", "plan", "bridge", "sft_data"):
+    for name in ("measure", "plan", "stages", "bridge", "sft_data"):
         assert a[f"round-0/{name}"]["key"] == b[f"round-0/{name}"]["key"], name
-    for name in ("rollouts", "stats", "sft", "rl", "drop", "bridge_rollouts", "bridge", "sft_train"):
+    for name in ("rollouts", "stats", "sft", "rl", "drop", "sft_set", "rl_set", "bridge_rollouts", "bridge", "sft_train"):
         assert pq.read_table(out / "round-0" / f"{name}.parquet").equals(pq.read_table(ref / "round-0" / f"{name}.parquet")), name
     assert not list(out.rglob(".*tmp")) and not list(out.rglob(".scratch-*"))

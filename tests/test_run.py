@@ -151,7 +151,7 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tmp_path, scripted
         loop.run(_cfg(tmp_path / "run"), generator_factory=scripted.factory)
     run = tmp_path / "run"
     steps = json.loads((run / "manifest.json").read_text())["steps"]
-    assert set(steps) == {"round-0/measure", "round-0/plan"}
+    assert set(steps) == {"round-0/measure", "round-0/plan", "round-0/stages"}
     assert not list(run.rglob(".*tmp")) and not list(run.rglob(".scratch-*"))
     assert not (run / "round-0" / "bridge.parquet").exists()
 
@@ -453,10 +453,10 @@ def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
                                    "completion": ["2 + 2 = 5.\n\\boxed{5}"], "solution": ["2 + 2 = 4."]}))
     cfg = _cfg(tmp_path / "run")
     with Runner(cfg.out, command="run", config=cfg) as rn:
-        plan = rn.run(_given("plan", ("stats", "sft", "rl", "drop"), {"sft": sft}), round=1)
+        stages = rn.run(_given("stages", ("sft_set", "rl_set"), {"sft_set": sft}), round=1)
         br = rn.run(_given("bridge", ("bridge_rollouts", "bridge"), {"bridge": bridge}), round=1)
         prev = rn.run(_given("cft", ("cft",), {"cft": cft}), round=0)
-        rn.run(steps.SFT_DATA, round=1, inputs={"plan": plan, "bridge": br, "cft": prev})
+        rn.run(steps.SFT_DATA, round=1, inputs={"stages": stages, "bridge": br, "cft": prev})
     t = pq.read_table(tmp_path / "run" / "round-1" / "sft_train.parquet")
     assert t["source"].to_pylist() == ["teacher", "bridge", "cft_diagnosis", "cft_repair", "cft_new_trace"]
     assert t["problem_id"].to_pylist() == ["a", "b", "c", "c", "c"]

@@ -26,17 +26,17 @@ from stagekit import loop, steps
 from stagekit.cli import main
 from stagekit.config import NOT_AFFECTING, STRUCTURE, RunConfig
 from stagekit.engine import LocalEngine
-from stagekit.inputs import PROBLEMS
 from stagekit.io import InputError, atomic_write, write_table
 from stagekit.ladder import make_ladder
 from stagekit.rundir import (
     SCHEMA_VERSION, CorruptOutput, Manifest, RunDir, RunDirBusy, StepRecord, read_manifest, write_manifest,
 )
 from stagekit.runner import Runner, UndeclaredRead, step
-from stagekit.students import STUDENT
-from stand_in import StandInFactory, StandInTrainer
+from e2e_helpers import SHARED
+from stand_in import StandInFactory, StandInTrainer, heldout_of
 
 TESTS = Path(__file__).resolve().parent
+BENCHMARKS_DIR = SHARED / "benchmarks"
 BASE = {"ladder_problems": 6, "ladder_levels": "1,2,3,4", "k": 4, "rounds": 1, "train": True, "model": "stand-in",
         "progress": False, "sft_steps": 2, "grpo_steps": 2}
 
@@ -56,12 +56,12 @@ class Lines:
 
     @property
     def ran(self) -> set[str]:
-        return {x[: -len(" ...")] for x in self.lines if x.endswith(" ...") and x.startswith("round-")}
+        return {x[: -len(" ...")] for x in self.lines if x.endswith(" ...") and " " not in x[: -len(" ...")]}
 
 
 def _run(cfg: RunConfig) -> tuple[Manifest, Lines, StandInFactory]:
     factory = StandInFactory(make_ladder(cfg.ladder_problems, seed=cfg.seed, levels=cfg.levels()) if not cfg.problems
-                             and not cfg.rollouts else _problems_of(cfg))
+                             and not cfg.rollouts else _problems_of(cfg), heldout_of(cfg))
     log = Lines()
     m = loop.run(cfg, log, generator_factory=factory, trainer=StandInTrainer(factory), engine=LocalEngine())
     return m, log, factory
@@ -71,7 +71,7 @@ def _problems_of(cfg: RunConfig) -> pa.Table:
     from stagekit.inputs import Inputs
 
     with Runner(Path(cfg.out).parent / ".probe", command="probe", config=cfg) as rn:
-        inputs: Inputs = rn.source(PROBLEMS).value
+        inputs: Inputs = rn.source(steps.SOURCES[0]).value
     return inputs.problems
 
 
@@ -85,7 +85,7 @@ def test_every_option_is_read_by_a_step_or_declared_as_changing_no_result():
     for s in steps.STEPS:
         for f in s.reads:
             readers.setdefault(f, []).append(f"step {s.name}")
-    for src in (PROBLEMS, STUDENT):
+    for src in steps.SOURCES:
         for f in src.reads:
             readers.setdefault(f, []).append(f"source {src.name}")
     options = {f.name for f in dataclasses.fields(RunConfig)}
@@ -114,7 +114,13 @@ def _alternate(name: str, cfg: RunConfig, tmp: Path) -> dict[str, Any] | None:
         "answer_column": "gold", "trace_column": "trace", "completion_column": "text", "api_key_env": "OTHER_KEY",
         "model": "stand-in-2", "base_url": "http://127.0.0.1:9/v1", "train_model": "elsewhere",
         "critic_model": "critic-x", "critic_base_url": "http://127.0.0.1:9/v1", "address": "ray://nowhere:1",
+        # a benchmark besides the held-out ladder (from the shared data), or the ladder alone named explicitly
+        "eval": "ladder,mawps" if BENCHMARKS_DIR.is_dir() else "ladder", "eval_data": str(BENCHMARKS_DIR),
     }
+    # options that go with an alternate: `auto` evaluates on the built-in ladder only, so the same problems
+    # from a file keep their held-out ladder by naming it
+    along: dict[str, dict[str, Any]] = {"problems": {"eval": "ladder"}, "rollouts": {"eval": "ladder"},
+                                        "eval": {"eval_data": str(BENCHMARKS_DIR)} if BENCHMARKS_DIR.is_dir() else {}}
     f = RunConfig.__dataclass_fields__[name]
     value = getattr(cfg, name)
     choices = f.metadata.get("choices")
@@ -135,6 +141,7 @@ def _alternate(name: str, cfg: RunConfig, tmp: Path) -> dict[str, Any] | None:
         raise AssertionError(f"no alternate value for option {name!r}: add one to this test")
     for c in candidates:
         for extra in ({}, {"engine": "ray"}, {"base_url": "http://127.0.0.1:9/v1"}):
+            extra = {**along.get(name, {}), **extra}
             try:
                 dataclasses.replace(cfg, **{name: c, **extra})
                 return {name: c, **extra}
@@ -150,7 +157,7 @@ def _affected(m: Manifest, changed: dict[str, Any], new: Manifest) -> set[str]:
     by_key = {rec.key: name for name, rec in m.steps.items()}
     sources = {m.sources[n].key for n in m.sources if n in new.sources and new.sources[n].key != m.sources[n].key}
     hit: set[str] = set()
-    for name in sorted(m.steps, key=lambda n: (int(n.split("/")[0].split("-")[1]), n)):
+    for name in sorted(m.steps, key=lambda n: (int(n.split("/")[0].split("-")[1]) if "/" in n else -1, n)):
         rec = m.steps[name]
         if set(rec.reads) & set(changed) or any(k in sources for k in rec.inputs.values()):
             hit.add(name)
@@ -231,7 +238,8 @@ def test_changing_an_option_recomputes_exactly_the_steps_that_read_it(name, base
         else:
             assert expected or name in {"problems", "max_problems", "base_url", "train_model", "id_column",
                                         "prompt_column", "answer_column", "trace_column", "completion_column",
-                                        "critic_generator", "critic_model", "critic_base_url"}, \
+                                        "critic_generator", "critic_model", "critic_base_url", "eval_data",
+                                        *(() if BENCHMARKS_DIR.is_dir() else ("eval",))}, \
                 f"changing {name} recomputed nothing: an option that is read must change some key"
     if not log.ran and name not in STRUCTURE:
         return  # nothing ran: the outputs are the baseline's, compared with a fresh run of it below

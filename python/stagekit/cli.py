@@ -98,9 +98,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     t0 = time.perf_counter()
-    m = run(cfg, generator_factory=getattr(args, "generator_factory", None))
+    m = run(cfg, generator_factory=getattr(args, "generator_factory", None), trainer=getattr(args, "trainer", None))
     rounds = m.rounds
-    print(f"stagekit run: {len(rounds) - 1} round(s) in {time.perf_counter() - t0:.0f} s -> {cfg.out}")
+    print(f"stagekit run: {len(rounds) - 1} round(s) in {time.perf_counter() - t0:.0f} s -> {cfg.out} "
+          f"(recipe {cfg.recipe})")
+    for line in _heldout_lines(m):
+        print(line)
     for r in rounds:
         rows = r.rows
         print(f"  round {r.round}: mean pass rate {r.pass_rate_mean:.3f} over {rows.get('stats', 0)} problems;"
@@ -109,11 +112,65 @@ def _cmd_run(args: argparse.Namespace) -> int:
               + (f", RL rollouts {rows['rl_rollouts']}" if rows.get("rl_rollouts") else "")
               + (f", CFT records {rows['cft']}" if "cft" in rows else ""))
     mv = m.moved or {}
-    print(f"  moved: mean pass rate {mv['pass_rate_before']:.3f} -> {mv['pass_rate_after']:.3f}; "
-          f"{mv['improved']} problems improved, {mv['worsened']} worsened; "
+    print(f"  moved (the training problems, re-measured): mean pass rate {mv['pass_rate_before']:.3f} -> "
+          f"{mv['pass_rate_after']:.3f}; {mv['improved']} problems improved, {mv['worsened']} worsened; "
           + ", ".join(f"{k} {v}" for k, v in mv["transitions"].items()))
+    if "change" in mv:
+        print(f"    {mv['change']['words']}")
     print(f"  student: {m.student}")
     print(f"  report: {Path(cfg.out) / 'report.html'}")
+    return 0
+
+
+def _heldout_lines(m: Any) -> list[str]:
+    """The run summary's headline: the held-out evaluation, first and last, per benchmark, in words."""
+    h = m.heldout
+    if not h:
+        return ["  held-out evaluation: none (--eval none, or --problems/--rollouts without --eval, or --no-train)"]
+    out = []
+    rounds = {r["round"]: r["benchmarks"] for r in h["rounds"]}
+    first, last = h["evaluated_rounds"][0], h["evaluated_rounds"][-1]
+    for name, note in h["benchmarks"].items():
+        a, z = rounds[first][name]["metrics"]["pass@1"], rounds[last][name]["metrics"]["pass@1"]
+        excl = (f"{note['overlap']} of {note['rows']} {'drawn' if name == 'ladder' else 'in the benchmark'} also in "
+                f"the training pool, excluded" + (f", {note['repeats']} repeats" if note["repeats"] else ""))
+        out.append(f"  held out: {name}, {note['evaluated']} problems x k = {h['k']} ({excl}): pass@1 "
+                   f"{100 * a['value']:.1f}% [{100 * a['low']:.1f}, {100 * a['high']:.1f}] before training -> "
+                   f"{100 * z['value']:.1f}% [{100 * z['low']:.1f}, {100 * z['high']:.1f}] after round {last}")
+        if name in h["change"]:
+            out.append(f"    {h['change'][name]['words']}")
+    return out
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from stagekit.comparison import COMPARE_DEFAULTS, markdown, run_recipes, write_comparison
+    from stagekit.config import RECIPES, RunConfig, config_from_args
+
+    given = [f for f in RunConfig.__dataclass_fields__ if f != "out" and getattr(args, f, None) is not None]
+    t0 = time.perf_counter()
+    if args.run:
+        if args.run_dirs:
+            raise InputError("give run directories to compare, or --run to make them, not both")
+        recipes = [x.strip() for x in (args.recipes or ",".join(RECIPES)).split(",") if x.strip()]
+        cfg = config_from_args(args, defaults=COMPARE_DEFAULTS)
+        from stagekit.runner import Log
+
+        dirs = run_recipes(cfg, recipes, cfg.out, log=Log(cfg.progress), generator_factory=getattr(args, "generator_factory", None),
+                           trainer=getattr(args, "trainer", None))
+        out = Path(cfg.out)
+        comp = write_comparison(dirs, out, allowed=RECIPES)
+    else:
+        if not args.run_dirs:
+            raise InputError("give the run directories to compare (stagekit run ... --out DIR), or --run to run every recipe")
+        flags = [f for f in given if f not in ("progress",)] + (["quick"] if args.quick else []) + \
+            (["config"] if args.config else []) + (["recipes"] if args.recipes else [])
+        if flags:
+            raise InputError(f"--{flags[0].replace('_', '-')} is an option of --run (it makes the runs), given without --run")
+        out = Path(args.out or COMPARE_DEFAULTS["out"])
+        comp = write_comparison(args.run_dirs, out)
+    print(markdown(comp))
+    print(f"\nstagekit compare: {len(comp.runs)} run(s) in {time.perf_counter() - t0:.0f} s; wrote "
+          f"{out}/{{compare.md,compare.html,compare.json}}")
     return 0
 
 
@@ -321,6 +378,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="progress bars and step lines on stderr (default: on)")
     ev.set_defaults(func=_cmd_eval)
 
+    from stagekit.comparison import COMPARE_DEFAULTS
+    from stagekit.config import RECIPES
+
+    cp = sub.add_parser(
+        "compare",
+        help="recipes side by side on their held-out evaluations (the paper's table); --run makes the runs",
+        description="Compare runs of `stagekit run` (one per recipe) on their held-out evaluations: pass@1 per "
+        "recipe and benchmark with 95% intervals, the change from the base model, and the best recipe per benchmark "
+        "marked only where it is ahead of every other outside the noise (exact sign test on the same problems). "
+        "Writes compare.md, compare.html (with a chart) and compare.json into --out, and prints the table. With "
+        "--run: first run every recipe (--recipes) on the built-in ladder with the default student (or the options "
+        "below) into --out/<recipe>/, sharing the base model's measurement and held-out evaluation; re-running resumes.",
+    )
+    cp.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run directories of stagekit run")
+    cp.add_argument("--run", action="store_true", help="run every recipe first (the options below apply to each run)")
+    cp.add_argument("--recipes", default=None, help=f"with --run: the recipes, comma-separated (default: {','.join(RECIPES)})")
+    add_run_arguments(cp, exclude=("recipe",), defaults=COMPARE_DEFAULTS)
+    cp.set_defaults(func=_cmd_compare)
+
     rp = sub.add_parser("report", help="(re)build the HTML report of a run or evaluation directory",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan, run or eval")
@@ -333,16 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
 EXIT_INPUT, EXIT_GENERATION, EXIT_BUSY, EXIT_INTERRUPTED = 2, 3, 4, 130
 
 
-def main(argv: list[str] | None = None, *, generator_factory: Any = None) -> int:
+def main(argv: list[str] | None = None, *, generator_factory: Any = None, trainer: Any = None) -> int:
     """The ``stagekit`` command; returns its exit code. ``generator_factory`` replaces the generator
-    factory of ``stagekit run`` (:func:`stagekit.loop.run`) and ``stagekit eval``: a stand-in for tests of
-    the command itself."""
+    factory of ``stagekit run`` (:func:`stagekit.loop.run`), ``compare --run`` and ``stagekit eval``, and
+    ``trainer`` the trainer of ``run`` and ``compare --run``: stand-ins for tests of the command itself."""
     from stagekit.generate.base import GenerationError
     from stagekit.rundir import RunDirBusy
 
     args = build_parser().parse_args(argv)
     if generator_factory is not None:
         args.generator_factory = generator_factory
+    if trainer is not None:
+        args.trainer = trainer
     try:
         return args.func(args)
     except InputError as e:

@@ -11,11 +11,18 @@ from typing import Any
 
 from stagekit.io import InputError
 
-__all__ = ["NOT_AFFECTING", "QUICK", "SCHEME_NAMES", "STRUCTURE", "RunConfig", "add_run_arguments", "config_from_args",
-           "load_toml"]
+__all__ = ["EVAL_SPECIAL", "NOT_AFFECTING", "QUICK", "RECIPES", "SCHEME_NAMES", "STRUCTURE", "RunConfig",
+           "add_run_arguments", "config_from_args", "eval_names", "load_toml"]
 
 #: The named difficulty schemes (``stagekit.SCHEMES``' keys, listed here so the CLI builds without pyarrow).
 SCHEME_NAMES = ("zero_partial_full", "medium_sft", "paper")
+
+#: The training recipes of ``--recipe`` (``stagekit.recipes`` defines each one's stage sets).
+RECIPES = ("staged", "sft_only", "distill", "rl_only", "sft_then_rl")
+
+#: ``--eval`` values that are not benchmarks: ``ladder`` (a held-out draw of the built-in ladder), ``auto``
+#: (``ladder`` on the built-in ladder, nothing with --problems or --rollouts) and ``none``.
+EVAL_SPECIAL = ("ladder", "auto", "none")
 
 
 def _opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, group: str = "",
@@ -79,6 +86,12 @@ class RunConfig:
                                         choices=("transformers", "vllm", "openai"), group="stages")
     critic_model: str | None = _opt(None, "critic model", group="stages", shown="the round's student")
     critic_base_url: str | None = _opt(None, "critic server URL", group="stages", shown="--base-url")
+    recipe: str = _opt("staged", "what the student is trained on each round: staged (the stage sets of --scheme: SFT with "
+                       "the Bridge and last round's CFT records, then RL), sft_only (SFT on the teacher traces of the "
+                       "problems it fails: no sample correct), distill (SFT on every teacher trace), rl_only (GRPO on "
+                       "every problem), sft_then_rl (SFT on every trace, then GRPO on every problem); every SFT stage "
+                       "runs --sft-steps and every RL stage --grpo-steps, whatever the recipe", choices=RECIPES,
+                       group="stages")
     # -- training
     rounds: int = _opt(1, "rounds of measure -> stage -> SFT -> RL; the student is measured once more at the end",
                        group="train")
@@ -92,6 +105,19 @@ class RunConfig:
     num_generations: int = _opt(4, "GRPO completions per prompt (a reward group)", group="train")
     grpo_max_completion_length: int = _opt(96, "GRPO tokens per completion", group="train")
     grpo_learning_rate: float = _opt(1e-5, "GRPO learning rate", group="train")
+    # -- held-out evaluation
+    eval: str = _opt("auto", "held-out evaluation of the student before training and after every round: built-in "
+                     "benchmarks (see stagekit eval --list) and/or ladder (a draw of the built-in ladder with another "
+                     "seed, no problem whose text is a training problem's), comma-separated; none: no evaluation; "
+                     "auto: ladder on the built-in ladder, none with --problems or --rollouts. Problems that also occur "
+                     "in the training pool (same id or same normalised text) are excluded and counted", group="eval")
+    eval_data: str | None = _opt(None, "benchmark files for --eval: a directory holding them under their "
+                                 "distributed names (e.g. ../shared/data/benchmarks), or one benchmark's file",
+                                 group="eval", shown="the hub, online only")
+    eval_problems: int = _opt(16, "held-out problems per benchmark (the first ones not in the training pool)",
+                              group="eval")
+    eval_k: int = _opt(4, "samples per held-out problem (pass@1 is their mean)", group="eval")
+    eval_max_new_tokens: int = _opt(96, "tokens per held-out completion", group="eval")
     # -- engine
     engine: str = _opt("local", "where the data transforms run: in this process, or on Ray Data", choices=("local", "ray"),
                        group="run")
@@ -105,7 +131,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         positive = ("k", "max_new_tokens", "batch_size", "bridge_samples", "bridge_max_new_tokens", "rounds",
                     "sft_batch_size", "sft_max_length", "grpo_prompts", "num_generations", "grpo_max_completion_length",
-                    "ladder_problems")
+                    "ladder_problems", "eval_problems", "eval_k", "eval_max_new_tokens")
         for name in positive:
             if getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -135,14 +161,21 @@ class RunConfig:
                     validate_base_url(url)
                 except ValueError as e:
                     raise InputError(f"--{name.replace('_', '-')}: {e}") from None
+        if self.eval_k > 1 and self.temperature == 0:
+            raise InputError("--eval-k > 1 needs --temperature > 0 (greedy decoding gives identical samples)")
         self.levels()
         self.cuts()
+        self.eval_names()
 
     def levels(self) -> list[int]:
         try:
             return [int(x) for x in self.ladder_levels.split(",") if x.strip()]
         except ValueError:
             raise InputError(f"ladder-levels must be comma-separated integers, got {self.ladder_levels!r}") from None
+
+    def eval_names(self) -> list[str]:
+        """The held-out benchmarks ``--eval`` names (``auto`` resolved: ``ladder`` on the built-in ladder)."""
+        return eval_names(self.eval, builtin_ladder=not self.problems and not self.rollouts)
 
     def cuts(self) -> str | list[float]:
         if self.bridge_cuts in ("binary", "all"):
@@ -154,6 +187,37 @@ class RunConfig:
         if not fr or not all(0 < f < 1 for f in fr):
             raise InputError(f"bridge-cuts must be binary, all or fractions in (0, 1), got {self.bridge_cuts!r}")
         return fr
+
+
+def eval_names(text: str, *, builtin_ladder: bool) -> list[str]:
+    """The benchmark names of an ``--eval`` value: comma-separated built-in benchmarks and ``ladder``;
+    ``none`` is no evaluation; ``auto`` is ``ladder`` on the built-in ladder and nothing otherwise. An unknown
+    name is an InputError naming it (and the closest known one).
+
+    >>> eval_names("auto", builtin_ladder=True), eval_names("auto", builtin_ladder=False)
+    (['ladder'], [])
+    >>> eval_names("ladder, gsm8k,mawps", builtin_ladder=False)
+    ['ladder', 'gsm8k', 'mawps']
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names in (["auto"], []):
+        return ["ladder"] if builtin_ladder and names else []
+    if names == ["none"]:
+        return []
+    import difflib
+
+    from stagekit.evaluate.benchmarks import BENCHMARKS  # pyarrow: only when benchmarks are named
+    known = ["ladder", *BENCHMARKS]
+    out: list[str] = []
+    for n in names:
+        if n not in known:
+            close = difflib.get_close_matches(n, known + ["none", "auto"], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise InputError(f"--eval: unknown benchmark {n!r}{hint}: known are ladder, {', '.join(BENCHMARKS)}, "
+                             "or none / auto alone")
+        if n not in out:
+            out.append(n)
+    return out
 
 
 #: Options that change no result, with the reason: every step may read them, and changing them recomputes
@@ -185,11 +249,13 @@ QUICK: dict[str, Any] = {
     "sft_steps": 2,
     "grpo_steps": 2,
     "grpo_max_completion_length": 48,
+    "eval_problems": 8,
+    "eval_max_new_tokens": 64,
 }
 
 _FIELDS = {f.name: f for f in fields(RunConfig)}
 _GROUPS = {"run": "run", "data": "problems and data", "student": "the student", "stages": "stage sets, Bridge and CFT",
-           "train": "training"}
+           "train": "training", "eval": "held-out evaluation"}
 
 
 def _flag(name: str) -> str:
@@ -207,16 +273,20 @@ def _type_of(f: Any) -> type:
     return str
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags for every field of :class:`RunConfig`; their default is None (= not given), so a TOML file
-    and ``--quick`` can fill what the command line leaves out. ``--help`` shows the real defaults."""
+def add_run_arguments(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = (),
+                      defaults: dict[str, Any] | None = None) -> None:
+    """Flags for every field of :class:`RunConfig` (but ``exclude``); their default is None (= not given), so
+    a TOML file and ``--quick`` can fill what the command line leaves out. ``--help`` shows the real
+    defaults (``defaults``: another command's own defaults over them, as :func:`config_from_args` gets them)."""
     p.add_argument("--config", type=Path, help="a TOML file of options (keys as below, with _ or -); flags override it")
     p.add_argument("--quick", action="store_true",
                    help="the quick size (about 1.5 minutes on 2 CPU cores): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     groups = {g: p.add_argument_group(title) for g, title in _GROUPS.items()}
     for f in fields(RunConfig):
+        if f.name in exclude:
+            continue
         g = groups[f.metadata["group"]]
-        default = f.default if f.default is not MISSING else None
+        default = (defaults or {}).get(f.name, f.default if f.default is not MISSING else None)
         shown = f.metadata["shown"] or ("none" if default is None else default)
         help = f"{f.metadata['help']} (default: {shown})"
         if _type_of(f) is bool:
@@ -258,9 +328,10 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return out
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < ``--quick`` preset < TOML file < flags given on the command line."""
-    values: dict[str, Any] = {}
+def config_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults (``defaults`` over :class:`RunConfig`'s) < ``--quick`` preset < TOML file < flags given on the
+    command line."""
+    values: dict[str, Any] = dict(defaults or {})
     toml = load_toml(args.config) if getattr(args, "config", None) else {}
     if args.quick or toml.pop("quick", False):
         values.update(QUICK)

@@ -2,10 +2,13 @@ r"""The stage loop behind ``stagekit run``: the rounds, each a sequence of decla
 (:mod:`stagekit.steps`) run by the step runner (:mod:`stagekit.runner`).
 
 Round ``r`` (outputs under ``round-<r>/``): ``measure`` (k completions per problem from the current student,
-verified) -> ``plan`` (pass rates, difficulty bins, stage sets) -> ``bridge`` -> ``sft_data`` -> ``sft`` ->
-``rl`` -> ``cft``. After the last round the student is measured once more (``round-<R>/``: ``measure`` and
-``plan``) and the manifest's ``moved`` compares its pass rates with round 0's. With ``--no-train``: round 0's
-``measure``, ``plan``, ``bridge`` and ``sft_data``.
+verified) -> ``plan`` (pass rates, difficulty bins, stage sets) -> ``evaluate`` (the held-out problems, when
+``--eval`` names benchmarks) -> ``stages`` (the ``--recipe``'s SFT and RL sets) -> ``bridge`` -> ``sft_data``
+-> ``sft`` -> ``rl`` -> ``cft``. After the last round the student is measured and evaluated once more
+(``round-<R>/``: ``measure``, ``plan``, ``evaluate``); the manifest's ``heldout`` compares the held-out
+evaluations (the headline) and its ``moved`` the training problems' pass rates with round 0's, each with
+intervals and a paired test. With ``--no-train``: round 0's ``measure``, ``plan``, ``stages``, ``bridge`` and
+``sft_data``, and no evaluation.
 
 Resume: each step's key is derived by the runner from the step's declaration (the options it reads, the
 keys of its inputs, its code version); a step whose key and outputs are in the manifest is skipped, so
@@ -20,7 +23,8 @@ and the ``engine`` (default: the one ``--engine`` names).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -28,9 +32,12 @@ import pyarrow as pa
 from stagekit.config import RunConfig
 from stagekit.engine import Engine, get_engine
 from stagekit.inputs import PROBLEMS, Inputs, load_problems
+from stagekit.heldout import BENCHMARKS, heldout_summary
 from stagekit.rundir import Manifest, package_versions, summarize_round
 from stagekit.runner import Done, Log, Ref, Runner, Value, config_json, table_hash
-from stagekit.steps import BRIDGE, CFT_BUILTIN, CFT_CRITIC, MEASURE, MEASURE_GIVEN, PLAN, RL, SFT, SFT_DATA
+from stagekit.steps import (
+    BRIDGE, CFT_BUILTIN, CFT_CRITIC, EVALUATE, HELDOUT, MEASURE, MEASURE_GIVEN, PLAN, RL, SFT, SFT_DATA, STAGES,
+)
 from stagekit.students import STUDENT, Student, make_generator
 
 __all__ = ["Log", "Student", "load_problems", "moved", "run"]
@@ -63,18 +70,27 @@ def execute(rn: Runner, cfg: RunConfig) -> Manifest:
 
         torch.set_num_threads(cfg.threads)
     rounds = cfg.rounds if cfg.train else 0
+    heldout: Done | None = None
+    if cfg.train and cfg.eval_names():  # held out: before training and after every round
+        heldout = rn.run(HELDOUT, inputs={"benchmarks": rn.source(BENCHMARKS), "problems": inputs})
     cft: Done | None = None
     plan: Done | None = None
+    stages: Done | None = None
+    evaluated: list[int] = []
     for r in range(rounds + 1):
         if r == 0 and data.rollouts is not None:
             measure = rn.run(MEASURE_GIVEN, round=0, inputs={"problems": inputs})
         else:
             measure = rn.run(MEASURE, round=r, inputs={"problems": inputs, "student": student})
         plan = rn.run(PLAN, round=r, inputs={"measure": measure, "problems": inputs})
+        if heldout is not None:
+            rn.run(EVALUATE, round=r, inputs={"heldout": heldout, "student": student})
+            evaluated.append(r)
         if r == rounds:
             break
-        bridge = rn.run(BRIDGE, round=r, inputs={"plan": plan, "student": student})
-        sft_data = rn.run(SFT_DATA, round=r, inputs={"plan": plan, "bridge": bridge, "cft": cft})
+        stages = rn.run(STAGES, round=r, inputs={"plan": plan, "problems": inputs})
+        bridge = rn.run(BRIDGE, round=r, inputs={"stages": stages, "student": student})
+        sft_data = rn.run(SFT_DATA, round=r, inputs={"stages": stages, "bridge": bridge, "cft": cft})
         sft_inputs: dict[str, Ref | None] = {"sft_data": sft_data, "student": student}
         sft = rn.run(SFT, round=r, inputs=sft_inputs)
         after_sft = _trained(rn, sft, "sft-model", student)
@@ -82,7 +98,7 @@ def execute(rn: Runner, cfg: RunConfig) -> Manifest:
         def rebuild(r: int = r, sft_inputs: dict[str, Ref | None] = sft_inputs) -> None:
             rn.run(SFT, round=r, inputs=sft_inputs, force=True)
 
-        rl = rn.run(RL, round=r, inputs={"plan": plan, "sft": sft, "student": after_sft}, args={"rebuild": rebuild})
+        rl = rn.run(RL, round=r, inputs={"stages": stages, "sft": sft, "student": after_sft}, args={"rebuild": rebuild})
         trained = _trained(rn, rl, "student", after_sft)
         if trained is not after_sft:
             rn.discard(sft, "sft-model")  # an intermediate: the RL step started from it
@@ -92,39 +108,55 @@ def execute(rn: Runner, cfg: RunConfig) -> Manifest:
         else:
             cft = rn.run(CFT_BUILTIN, round=r, inputs={"rl": rl, "problems": inputs})
     assert plan is not None
-    if not cfg.train:  # the data loop alone: Bridge and the SFT set of round 0
-        bridge = rn.run(BRIDGE, round=0, inputs={"plan": plan, "student": student})
-        rn.run(SFT_DATA, round=0, inputs={"plan": plan, "bridge": bridge, "cft": None})
+    if not cfg.train:  # the data loop alone: the stage sets, Bridge and the SFT set of round 0
+        stages = rn.run(STAGES, round=0, inputs={"plan": plan, "problems": inputs})
+        bridge = rn.run(BRIDGE, round=0, inputs={"stages": stages, "student": student})
+        rn.run(SFT_DATA, round=0, inputs={"stages": stages, "bridge": bridge, "cft": None})
     m.rounds = [summarize_round(rn.dir, r, rn.current) for r in range(rounds + 1)]
     first, last = rn.dir.read_table(0, "stats"), rn.dir.read_table(rounds, "stats")
     assert first is not None and last is not None
     m.moved = moved(first, last, data.problems)
+    m.heldout = None
+    if heldout is not None:
+        m.heldout = heldout_summary(rn.dir, rn.current[heldout.name].notes["benchmarks"], evaluated, k=cfg.eval_k)
+    m.recipe = cfg.recipe
     m.student = student.value.model
     rn.save()
     return m
 
 
 def run(cfg: RunConfig, log: Log | None = None, *, generator_factory: Callable[[Student, Any], Any] | None = None,
-        trainer: Any = None, engine: Engine | None = None) -> Manifest:
+        trainer: Any = None, engine: Engine | None = None,
+        adopt: tuple[str | os.PathLike[str], Sequence[str]] | None = None) -> Manifest:
     """Run the stage loop (``stagekit run``) and return the manifest; the report is written beside it.
 
     ``generator_factory(student, cfg)`` builds the generator that samples a student (``cfg`` is the
     sampling step's view of the options: read what the generator depends on through it); ``trainer``
-    trains (:class:`stagekit.training.Trainer`); ``engine`` plans and samples (default: ``--engine``)."""
+    trains (:class:`stagekit.training.Trainer`); ``engine`` plans and samples (default: ``--engine``).
+    ``adopt=(other_run_dir, step_names)`` first takes those finished steps of another run directory
+    (:meth:`stagekit.runner.Runner.adopt`: reused only where this run derives the same keys)."""
     from stagekit.report import write_report
     from stagekit.training import TrlTrainer
 
     eng = engine or get_engine(cfg.engine, address=cfg.address, actors=cfg.ray_actors, gpus=cfg.ray_gpus)
     with Runner(cfg.out, command="run", config=cfg, log=log or Log(cfg.progress), engine=eng,
                 generator_factory=generator_factory or make_generator, trainer=trainer or TrlTrainer()) as rn:
+        if adopt is not None:
+            rn.adopt(*adopt)
         manifest = execute(rn, cfg)
         write_report(cfg.out)
     return manifest
 
 
-def moved(before: pa.Table, after: pa.Table, problems: pa.Table) -> dict[str, Any]:
-    """What moved between two measurements of the same problems: mean pass rate, stage transitions
-    (``sft->rl`` ...) and, where the problems have a ``level`` column, the pass rate per level."""
+def moved(before: pa.Table, after: pa.Table, problems: pa.Table, *, confidence: float = 0.95) -> dict[str, Any]:
+    """What moved between two measurements of the same problems: mean pass rate with Wilson intervals over
+    problems, the paired comparison (``change``: :func:`stagekit.evaluate.paired_change` on the problems' pass
+    rates, i.e. their correct-sample counts: the exact sign test, a paired bootstrap interval of the change,
+    and whether it is within the noise, in words), stage transitions (``sft->rl`` ...) and, where the
+    problems have a ``level`` column, the pass rate per level."""
+    from stagekit.evaluate.metrics import paired_change
+    from stagekit.transforms.difficulty import wilson_interval
+
     b = {k: (p, s) for k, p, s in zip(before["problem_id"].to_pylist(), before["pass_rate"].to_pylist(),
                                        before["stages"].to_pylist(), strict=True)}
     a = {k: (p, s) for k, p, s in zip(after["problem_id"].to_pylist(), after["pass_rate"].to_pylist(),
@@ -143,6 +175,11 @@ def moved(before: pa.Table, after: pa.Table, problems: pa.Table) -> dict[str, An
         "pass_rate_after": sum(a[k][0] for k in common) / max(len(common), 1),
         "improved": up, "worsened": down, "transitions": dict(sorted(trans.items())),
     }
+    if common:
+        out["interval_before"] = list(wilson_interval(out["pass_rate_before"], len(common), confidence))
+        out["interval_after"] = list(wilson_interval(out["pass_rate_after"], len(common), confidence))
+        out["change"] = paired_change([b[k][0] for k in common], [a[k][0] for k in common], metric="pass rate",
+                                      confidence=confidence).as_dict()
     if "level" in problems.column_names:
         level = dict(zip(problems["problem_id"].to_pylist(), problems["level"].to_pylist(), strict=True))
         per: dict[int, list[float]] = {}

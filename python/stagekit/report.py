@@ -171,12 +171,67 @@ def cards(items: list[tuple[str, object]]) -> str:
                                             for k, v in items) + "</div>"
 
 
+def _heldout(m: Manifest) -> list[str]:
+    """The run's headline: the held-out evaluation per benchmark and round, with intervals, and whether the
+    change from before training to after the last round is outside the noise, in words."""
+    h = m.heldout
+    if not h or not h.get("rounds"):
+        return []
+    rounds = {r["round"]: r["benchmarks"] for r in h["rounds"]}
+    order = list(h["benchmarks"])
+    first, last = h["evaluated_rounds"][0], h["evaluated_rounds"][-1]
+    conf = round(100 * h.get("confidence", 0.95))
+    items: list[tuple[str, object]] = []
+    for b in order:
+        a, z = rounds[first][b]["metrics"]["pass@1"], rounds[last][b]["metrics"]["pass@1"]
+        items += [(f"{b}: pass@1 before training", f"{100 * a['value']:.1f}%"),
+                  (f"{b}: pass@1 after round {last}", f"{100 * z['value']:.1f}%")]
+    out = [f"<h2>Held-out evaluation (recipe {html.escape(str(m.recipe or 'staged'))})</h2>", cards(items)]
+    for b in order:
+        ch = h["change"].get(b)
+        if ch:
+            color = "#1d232b" if ch["significant"] else "#5b6573"
+            out.append(f"<p style='color:{color}'><b>{html.escape(b)}</b>: {html.escape(ch['words'])}</p>")
+    series = {f"round {r}": [rounds[r][b]["metrics"]["pass@1"]["value"] for b in order] for r in h["evaluated_rounds"]}
+    ivs = {f"round {r}": [(rounds[r][b]["metrics"]["pass@1"]["low"], rounds[r][b]["metrics"]["pass@1"]["high"])
+                          for b in order] for r in h["evaluated_rounds"]}
+    out.append("<div class='charts'>" + chart(grouped_bars(order, series, f"Held-out pass@1 per round ({conf}% intervals)",
+                                                           intervals=ivs, colors=("#bab0ac", "#54a24b", "#4c78a8", "#f58518"))))
+    for b in order:
+        lv_a, lv_z = rounds[first][b].get("by_level"), rounds[last][b].get("by_level")
+        if lv_a and lv_z:
+            levels = [lv for lv in lv_a if lv in lv_z]
+            out.append(chart(grouped_bars([f"level {lv}" for lv in levels],
+                                          {f"round {first}": [lv_a[lv]["pass@1"] for lv in levels],
+                                           f"round {last}": [lv_z[lv]["pass@1"] for lv in levels]},
+                                          f"{b}: held-out pass@1 by ladder level")))
+    out.append("</div>")
+    rows = []
+    for b, n in h["benchmarks"].items():
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+            b, n["source"], n["rows"], n["overlap_id"], n["overlap_text"], n["repeats"], n["evaluated"])) + "</tr>")
+    out.append("<h4>Held-out problems</h4><table><tr><th>benchmark</th><th>source</th><th>rows (or drawn)</th>"
+               "<th>same id as a training problem</th><th>same text as a training problem</th><th>repeats</th>"
+               f"<th>evaluated</th></tr>{''.join(rows)}</table>"
+               f"<p class='meta'>k = {h['k']} samples per problem; pass@1 = the mean over problems of the fraction of "
+               f"samples verified correct, {conf}% Wilson intervals over problems. Problems that also occur in the "
+               "training pool (same id or same normalised text) are excluded, and so are repeats. A change is called "
+               "one only outside the noise: the exact sign test on the problems whose correct-sample count changed "
+               f"(p < {1 - h.get('confidence', 0.95):.2f}); the interval of the change is a paired bootstrap over "
+               "problems.</p>")
+    return out
+
+
 def _summary(m: Manifest) -> list[str]:
-    """The run's headline: pass rate per round, per level before/after, and the stage transitions."""
+    """The training problems re-measured (secondary to the held-out evaluation): pass rate per round, per
+    level before/after, the paired comparison in words, and the stage transitions."""
     rounds, mv = m.rounds, m.moved
     if not mv or len(rounds) < 2:
         return []
-    out = ["<h2>What moved</h2>",
+    ch = mv.get("change")
+    out = ["<h2>The training problems, re-measured</h2>",
+           *([f"<p class='meta'>{html.escape(ch['words'])} (the problems the student trained on: not a held-out "
+              "measure)</p>"] if ch else []),
            cards([("problems", mv["problems"]), ("rounds of training", len(rounds) - 1),
                    ("mean pass rate, round 0", f"{mv['pass_rate_before']:.3f}"),
                    (f"mean pass rate, round {len(rounds) - 1}", f"{mv['pass_rate_after']:.3f}"),
@@ -216,7 +271,7 @@ def _training(k: int, steps: dict[str, StepRecord]) -> str:
 
 def _steps_table(steps: dict[str, StepRecord]) -> str:
     rows = []
-    order = ("measure", "plan", "bridge", "sft_data", "sft", "rl", "cft")
+    order = ("measure", "plan", "evaluate", "stages", "bridge", "sft_data", "sft", "rl", "cft")
     for name, rec in sorted(steps.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         shown = {**rec.notes, **({"removed": rec.removed} if rec.removed else {})}
         notes = {x: shown[x] for x in sorted(shown) if x not in ("losses", "rewards")}
@@ -253,6 +308,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
     cfg = m.config
     out.append("<details><summary class='meta'>configuration</summary><p class='meta'>"
                + ", ".join(f"{html.escape(k)}={html.escape(str(v))}" for k, v in cfg.items() if k != "extra") + "</p></details>")
+    out.extend(_heldout(m))
     out.extend(_summary(m))
     last = len(m.rounds) - 1
     for r in m.rounds:
@@ -264,6 +320,8 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         items = [("rollouts", rows.get("rollouts", 0)), ("problems", rows.get("stats", 0)), ("SFT", rows.get("sft", 0)),
                  ("of which Bridge", r.bridge), ("RL", rows.get("rl", 0)), ("dropped", rows.get("drop", 0)),
                  ("mean pass rate", f"{r.pass_rate_mean:.3f}")]
+        if m.recipe not in (None, "staged") and "sft_set" in rows:
+            items += [(f"SFT set ({m.recipe})", rows["sft_set"]), (f"RL set ({m.recipe})", rows.get("rl_set", 0))]
         for name, label in (("sft_train", "SFT examples"), ("rl_rollouts", "RL rollouts"), ("cft", "CFT records")):
             if name in rows:
                 items.append((label, rows[name]))

@@ -44,7 +44,8 @@ __all__ = [
 SCHEMA_VERSION = 2
 
 #: Tables counted in a round's summary (``RoundSummary.rows``), in this order.
-ROUND_TABLES = ("rollouts", "stats", "sft", "rl", "drop", "bridge", "sft_train", "rl_train", "rl_rollouts", "cft")
+ROUND_TABLES = ("rollouts", "stats", "sft", "rl", "drop", "sft_set", "rl_set", "bridge", "sft_train", "rl_train",
+                "rl_rollouts", "cft", "eval_scores")
 
 
 class RunDirBusy(RuntimeError):
@@ -185,8 +186,9 @@ class Manifest:
     ``command`` (``run`` or ``plan``), ``config`` (the options, as JSON), ``versions`` (packages),
     ``inputs`` (input files and their sha256), ``sources`` and ``steps`` (the runner's records, by full step
     name such as ``round-0/plan``), ``rounds`` (summaries, written when the command finishes), and per
-    command: ``problems`` (run: rows, content key, where they came from), ``moved`` and ``student`` (run),
-    ``engine`` (plan). Keys this version does not know are kept in ``extra`` and written back."""
+    command: ``problems`` (run: rows, content key, where they came from), ``moved``, ``heldout`` (the held-out
+    evaluation: :func:`stagekit.heldout.heldout_summary`), ``recipe`` and ``student`` (run), ``engine`` (plan).
+    Keys this version does not know are kept in ``extra`` and written back."""
 
     command: str
     schema_version: int = SCHEMA_VERSION
@@ -200,6 +202,8 @@ class Manifest:
     rounds: list[RoundSummary] = field(default_factory=list)
     problems: dict[str, Any] | None = None
     moved: dict[str, Any] | None = None
+    heldout: dict[str, Any] | None = None
+    recipe: str | None = None
     student: str | None = None
     engine: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -211,7 +215,7 @@ class Manifest:
                              "steps": {k: v.to_json() for k, v in self.steps.items()}}
         if self.rounds:
             d["rounds"] = [r.to_json() for r in self.rounds]
-        for name in ("created", "updated", "problems", "moved", "student", "engine"):
+        for name in ("created", "updated", "problems", "moved", "heldout", "recipe", "student", "engine"):
             if getattr(self, name) is not None:
                 d[name] = getattr(self, name)
         return d
@@ -226,7 +230,8 @@ class Manifest:
             sources={k: SourceRecord(**v) for k, v in d.get("sources", {}).items()},
             steps={k: StepRecord.from_json(v) for k, v in d.get("steps", {}).items()},
             rounds=[RoundSummary.from_json(r) for r in d.get("rounds", [])], problems=d.get("problems"),
-            moved=d.get("moved"), student=d.get("student"), engine=d.get("engine"),
+            moved=d.get("moved"), heldout=d.get("heldout"), recipe=d.get("recipe"), student=d.get("student"),
+            engine=d.get("engine"),
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -420,6 +425,23 @@ class RunDir:
 
     def remove(self, rel: str) -> None:
         _remove(self.path / rel)
+
+    def link_from(self, other: RunDir, rel: str) -> None:
+        """Put ``other``'s file ``rel`` at ``rel`` here: a hard link (a copy where links are not possible),
+        made under a temporary name and renamed into place. A later write here replaces the link (writes
+        are renames), so ``other``'s file is never changed through it."""
+        src, dst = other.path / rel, self.path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.parent / f".{dst.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def present(self, out: Output) -> bool:
         """Whether an output is still there as recorded (files present with their recorded sizes; a

@@ -535,6 +535,36 @@ class Runner:
         self.log(f"{name}: {dt:.1f} s")
         return Done(step, round, key, rec)
 
+    def adopt(self, other: str | os.PathLike[str], names: Iterable[str]) -> list[str]:
+        """Take finished steps of another run directory of the same command (e.g. the base model's
+        measurement and held-out evaluation, which every recipe of ``stagekit compare --run`` shares): for
+        each named step this directory has no record of, whose outputs in ``other`` are tables present as
+        recorded, the outputs are linked here (hard links where the file system allows, else copies) and the
+        record added, noted ``adopted_from``. Nothing is trusted beyond the key: :meth:`run` skips an adopted
+        step only when the key it derives here equals the adopted one, and otherwise runs it (its writes
+        replace the links, never the other directory's files). Returns the names adopted."""
+        src = RunDir(other)
+        theirs = src.manifest()
+        if theirs.command != self.command:
+            raise InputError(f"{src.path}: holds a `stagekit {theirs.command}` output, not a {self.command}")
+        taken = []
+        for name in names:
+            rec = theirs.steps.get(name)
+            if rec is None or name in self.manifest.steps:
+                continue
+            if any(o.kind == "dir" for o in rec.written.values()) or not all(src.present(o) for o in rec.written.values()):
+                continue
+            for o in rec.written.values():
+                files = [o.path] if o.kind == "table" else [p.path for p in o.parts]
+                for rel in files:
+                    self.dir.link_from(src, rel)
+            self.manifest.steps[name] = StepRecord.from_json({**rec.to_json(), "adopted_from": str(src.path)})
+            taken.append(name)
+        if taken:
+            self.save()
+            self.log(f"adopted from {src.path}: {', '.join(taken)}")
+        return taken
+
     def discard(self, done: Done, output: str) -> None:
         """Remove an intermediate output of a finished step (a model a later step started from): the record
         keeps its key and lists the output as removed, so the step is not run again unless a later step

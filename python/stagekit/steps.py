@@ -7,17 +7,26 @@ ray_actors, ray_gpus); ``takes`` its inputs (``problems`` and ``student`` are va
 ===============  ===================================================  ==========================  =============================
 step             reads                                                takes                       writes
 ===============  ===================================================  ==========================  =============================
+``heldout``      eval_problems                                        benchmarks, problems        heldout (no round)
 ``measure``      k, max_new_tokens, sampling                          problems, student           rollouts
 ``measure``      (``--rollouts`` in round 0: the given rollouts)      problems                    rollouts
 ``plan``         scheme, keep_all_correct, k, engine                  measure, problems           stats sft rl drop
-``bridge``       bridge_cuts/samples/tau/max_new_tokens, sampling     plan, student               bridge_rollouts bridge
-``sft_data``     --                                                   plan, bridge, cft (r-1)     sft_train
+``evaluate``     eval_k, eval_max_new_tokens, sampling                heldout, student            eval_completions eval_scores
+``stages``       recipe                                               plan, problems              sft_set rl_set
+``bridge``       bridge_cuts/samples/tau/max_new_tokens, sampling     stages, student             bridge_rollouts bridge
+``sft_data``     --                                                   stages, bridge, cft (r-1)   sft_train
 ``sft``          sft_steps/batch_size/learning_rate/max_length, seed  sft_data, student           sft-model/
-``rl``           grpo_*, num_generations, temperature, seed           plan, sft, student          rl_train rl_rollouts student/
-``cft``          critic (builtin)                                     rl, problems                cft
-``cft``          critic*, base_url, bridge_max_new_tokens, sampling   rl, problems, student       cft
+``rl``           grpo_*, num_generations, temperature, seed           stages, sft, student        rl_train rl_rollouts student/
+``cft``          critic (builtin), recipe                             rl, problems                cft
+``cft``          critic*, base_url, bridge_max_new_tokens, sampling,  rl, problems, student       cft
+                 recipe
 ===============  ===================================================  ==========================  =============================
 
+``benchmarks`` is a source (:data:`stagekit.heldout.BENCHMARKS`: the ``--eval`` benchmarks' rows); ``evaluate``
+runs in every round (round ``r`` evaluates the student that round ``r`` measures, so round 0 is the student
+before training and the last round the trained one) when ``--eval`` names benchmarks and the run trains.
+``stages`` is where ``--recipe`` enters (:func:`stagekit.recipes.recipe_sets`); ``cft`` writes no records
+for a recipe without CFT.
 The ``student`` of ``rl`` is the SFT model when SFT trained one; the next round's student is the RL model.
 """
 
@@ -26,13 +35,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.inputs import PROBLEM_COLUMNS, Inputs
+from stagekit.heldout import BENCHMARKS
+from stagekit.inputs import PROBLEM_COLUMNS, PROBLEMS, Inputs
 from stagekit.runner import StepContext, step
 from stagekit.stagesets import PlanConfig
-from stagekit.students import SAMPLING_READS, Student, critic_student, sample
+from stagekit.students import SAMPLING_READS, STUDENT, Student, critic_student, sample
 
-__all__ = ["BRIDGE", "CFT_BUILTIN", "CFT_CRITIC", "CRITIC_PROMPT", "MEASURE", "MEASURE_GIVEN", "PLAN", "RL", "SFT",
-           "SFT_DATA", "STEPS"]
+__all__ = ["BRIDGE", "CFT_BUILTIN", "CFT_CRITIC", "CRITIC_PROMPT", "EVALUATE", "HELDOUT", "MEASURE", "MEASURE_GIVEN", "PLAN",
+           "RL", "SFT", "SFT_DATA", "SOURCES", "STAGES", "STEPS"]
 
 CRITIC_PROMPT = (
     "{problem}\n\nA student wrote this solution:\n\n{attempt}\n\nThe correct final answer is {answer}. "
@@ -85,6 +95,67 @@ def PLAN(ctx: StepContext) -> None:
         ctx.write(name, tables[name])
 
 
+# ------------------------------------------------------------------------------------------------ recipe
+
+
+@step("stages", reads=("recipe",), takes=("plan", "problems"), writes=("sft_set", "rl_set"))
+def STAGES(ctx: StepContext) -> None:
+    """The round's SFT and RL sets under ``--recipe`` (:func:`stagekit.recipes.recipe_sets`)."""
+    from stagekit.recipes import RECIPE_STAGES, recipe_sets
+
+    recipe = ctx.cfg.recipe
+    sets = recipe_sets(recipe, stats=ctx.read("stats"), sft=ctx.read("sft"), rl=ctx.read("rl"), problems=_problems(ctx))
+    ctx.note(recipe=recipe, stages=list(RECIPE_STAGES[recipe]), sft_set=sets["sft_set"].num_rows,
+             rl_set=sets["rl_set"].num_rows)
+    for name in ("sft_set", "rl_set"):
+        ctx.write(name, sets[name])
+
+
+# ------------------------------------------------------------------------------------------------ held-out evaluation
+
+
+@step("heldout", reads=("eval_problems",), takes=("benchmarks", "problems"), writes=("heldout",))
+def HELDOUT(ctx: StepContext) -> None:
+    """The held-out problems: each ``--eval`` benchmark's first ``--eval-problems`` rows that are not in the
+    training pool (:func:`stagekit.heldout.select_heldout`), what was excluded counted in the notes."""
+    from stagekit.heldout import select_heldout
+
+    rows, notes = select_heldout(ctx.value("benchmarks"), _problems(ctx), ctx.cfg.eval_problems)
+    ctx.note(benchmarks=notes)
+    ctx.write("heldout", rows)
+
+
+@step("evaluate", reads=("eval_k", "eval_max_new_tokens", *SAMPLING_READS), takes=("heldout", "student"),
+      writes=("eval_completions", "eval_scores"))
+def EVALUATE(ctx: StepContext) -> None:
+    """The student on the held-out problems: ``--eval-k`` samples each (one chunk per benchmark, seeded as
+    ``stagekit eval`` seeds it), verified and scored (pass@1, pass@k, maj@k per problem; metrics with
+    intervals in the notes)."""
+    from stagekit import evaluate as ev
+
+    c = ctx.cfg
+    c.ray_actors, c.ray_gpus  # noqa: B018  (where the samples are drawn is part of what they are)
+    settings = ev.EvalSettings(k=c.eval_k, seed=c.seed, temperature=c.temperature, top_p=c.top_p,
+                               max_new_tokens=c.eval_max_new_tokens, batch_size=c.batch_size, progress=c.progress)
+    rows = ctx.read("heldout")
+    gen = ctx.generator(_student(ctx))
+    verdicts, scores, metrics = [], [], {}
+    for name in dict.fromkeys(rows["benchmark"].to_pylist()):
+        b = rows.filter(pc.equal(rows["benchmark"], name))
+        got = ev.sample_chunk(b, gen, settings, ev.chunk_seed(c.seed, name, 0), engine=ctx.engine,
+                              show_progress=c.progress)
+        res = ev.result_from_completions(b, got, settings, name)
+        level = dict(zip(b["problem_id"].to_pylist(), b["level"].to_pylist(), strict=True))
+        verdicts.append(res.verdicts)
+        scores.append(res.scores.append_column("level", pa.array([level[p] for p in res.scores["problem_id"].to_pylist()],
+                                                                  pa.int32())))
+        metrics[name] = {m: x.as_dict() for m, x in res.metrics.items()}
+        ctx.log(f"{ctx.name}: {name}: " + ", ".join(f"{m} {100 * x.value:.1f}%" for m, x in res.metrics.items()))
+    ctx.note(metrics=metrics, statuses=_count(pa.concat_tables(verdicts)["status"]))
+    ctx.write("eval_completions", pa.concat_tables(verdicts))
+    ctx.write("eval_scores", pa.concat_tables(scores))
+
+
 # ------------------------------------------------------------------------------------------------ Bridge, SFT set
 
 
@@ -96,13 +167,13 @@ _EMPTY_BRIDGE = pa.schema([("problem_id", pa.string()), ("prompt", pa.string()),
 
 
 @step("bridge", reads=("bridge_cuts", "bridge_samples", "bridge_tau", "bridge_max_new_tokens", *SAMPLING_READS),
-      takes=("plan", "student"), writes=("bridge_rollouts", "bridge"))
+      takes=("stages", "student"), writes=("bridge_rollouts", "bridge"), version=2)
 def BRIDGE(ctx: StepContext) -> None:
     """Teacher prefixes of the hard SFT problems, student continuations, the shortest learnable prefix."""
     from stagekit.transforms import bridge_prompts, score, segment_steps, select_bridge
 
     c = ctx.cfg
-    sft = ctx.read("sft")
+    sft = ctx.read("sft_set")
     hard = sft.filter(pc.fill_null(sft["bridge"], False)) if "bridge" in sft.column_names else sft.slice(0, 0)
     hard = hard.filter(pc.is_valid(hard["solution"])) if "solution" in hard.column_names else hard.slice(0, 0)
     prompts = bridge_prompts(segment_steps(hard, trace="solution"), cuts=c.cuts()) if hard.num_rows else None
@@ -136,13 +207,13 @@ def _count(col: pa.ChunkedArray) -> dict[str, int]:
     return {v["values"].as_py(): v["counts"].as_py() for v in pc.value_counts(col)}
 
 
-@step("sft_data", takes=("plan", "bridge", "cft"), writes=("sft_train",))
+@step("sft_data", takes=("stages", "bridge", "cft"), writes=("sft_train",), version=2)
 def SFT_DATA(ctx: StepContext) -> None:
     """The SFT set: plain teacher traces, Bridge targets, last round's CFT records (``cft`` may be None)."""
     from stagekit.transforms import to_sft
 
     parts = []
-    sft = ctx.read("sft")
+    sft = ctx.read("sft_set")
     if "solution" in sft.column_names:
         plain = sft.filter(pc.and_(pc.invert(pc.fill_null(sft["bridge"], False)), pc.is_valid(sft["solution"])))
         parts.append(_records(plain, "solution", "teacher"))
@@ -183,7 +254,7 @@ _EMPTY_RL_ROLLOUTS = pa.schema([("step", pa.int64()), ("problem_id", pa.string()
 
 @step("rl", reads=("grpo_steps", "grpo_prompts", "num_generations", "grpo_max_completion_length", "grpo_learning_rate",
                    "temperature", "seed"),
-      takes=("plan", "sft", "student"), writes=("rl_train", "rl_rollouts", "student/"))
+      takes=("stages", "sft", "student"), writes=("rl_train", "rl_rollouts", "student/"), version=2)
 def RL(ctx: StepContext) -> None:
     """GRPO from the SFT model on the RL set, every completion recorded. ``ctx.args["rebuild"]`` retrains the
     SFT model when it was removed (after an earlier run of this round finished) and RL has to run again."""
@@ -192,12 +263,12 @@ def RL(ctx: StepContext) -> None:
     from stagekit.transforms import to_grpo
 
     c = ctx.cfg
-    rl = ctx.read("rl")
+    rl = ctx.read("rl_set")
     student = _student(ctx)
     train = to_grpo(rl)
     ctx.write("rl_train", train)
     if c.grpo_steps == 0 or rl.num_rows == 0 or student.local is None:
-        ctx.note(skipped="--grpo-steps 0" if c.grpo_steps == 0 else "no RL problems this round"
+        ctx.note(skipped="--grpo-steps 0" if c.grpo_steps == 0 else "no RL problems this round (the RL set is empty)"
                  if rl.num_rows == 0 else "no local weights to train (--train-model)")
         ctx.write("rl_rollouts", _EMPTY_RL_ROLLOUTS.empty_table())
         return
@@ -229,8 +300,13 @@ def _attach(table: pa.Table, problems: pa.Table) -> pa.Table:
 def _cft(ctx: StepContext, critic: Student | None) -> None:
     from stagekit.transforms import cft_records, explode, zero_reward_groups
 
+    from stagekit.recipes import CFT_RECIPES
+
     c = ctx.cfg
     rl = ctx.read("rl_rollouts")
+    if c.recipe not in CFT_RECIPES:
+        ctx.note(skipped=f"the recipe {c.recipe} uses no CFT records")
+        rl = rl.slice(0, 0)
     # The recorder's prompt is the rendered conversation: the problem's own columns are attached below.
     zero = zero_reward_groups(rl, by=("problem_id", "step"), include_all_correct=False, keep=())
     ctx.note(groups=int(rl.group_by(["problem_id", "step"]).aggregate([]).num_rows) if rl.num_rows else 0,
@@ -257,19 +333,21 @@ def _cft(ctx: StepContext, critic: Student | None) -> None:
     ctx.write("cft", records)
 
 
-@step("cft", reads=("critic",), takes=("rl", "problems"), writes=("cft",))
+@step("cft", reads=("critic", "recipe"), takes=("rl", "problems"), writes=("cft",), version=2)
 def CFT_BUILTIN(ctx: StepContext) -> None:
     """The all-zero reward groups of the RL rollouts as CFT records; diagnoses by the built-in critic."""
     _cft(ctx, None)
 
 
 @step("cft", reads=("critic", "critic_generator", "critic_model", "critic_base_url", "base_url",
-                    "bridge_max_new_tokens", *SAMPLING_READS),
-      takes=("rl", "problems", "student"), writes=("cft",))
+                    "bridge_max_new_tokens", "recipe", *SAMPLING_READS),
+      takes=("rl", "problems", "student"), writes=("cft",), version=2)
 def CFT_CRITIC(ctx: StepContext) -> None:
     """The all-zero reward groups as CFT records, each diagnosis written by an LLM critic (``--critic generator``)."""
     _cft(ctx, critic_student(ctx.cfg, _student(ctx)))
 
 
 #: Every step of ``stagekit run`` (a name may have several declarations; the loop picks one).
-STEPS = (MEASURE, MEASURE_GIVEN, PLAN, BRIDGE, SFT_DATA, SFT, RL, CFT_BUILTIN, CFT_CRITIC)
+STEPS = (HELDOUT, MEASURE, MEASURE_GIVEN, PLAN, EVALUATE, STAGES, BRIDGE, SFT_DATA, SFT, RL, CFT_BUILTIN, CFT_CRITIC)
+#: Every source of ``stagekit run`` (inputs that are not steps, made from options).
+SOURCES = (PROBLEMS, STUDENT, BENCHMARKS)
