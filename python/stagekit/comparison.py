@@ -287,7 +287,7 @@ def html_page(comp: Comparison) -> str:
         series[r.label] = [comp.cells[r.label][b].value for b in comp.benchmarks]
         ivs[r.label] = [(comp.cells[r.label][b].low, comp.cells[r.label][b].high) for b in comp.benchmarks]
     conf = round(100 * comp.confidence)
-    width = max(620, 70 * len(comp.benchmarks) * len(series))
+    width = max(620, 70 * len(comp.benchmarks) * len(series), 110 * len(series) + 80)  # bars, and the legend's row
     page.append("<div class='charts'>" + chart(grouped_bars(
         comp.benchmarks, series, f"Held-out pass@1 by recipe ({conf}% intervals)", width=width, intervals=ivs,
         colors=("#bab0ac", "#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#72b7b2"))) + "</div>")

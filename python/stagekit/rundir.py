@@ -96,19 +96,20 @@ class Output:
 
 
 #: Keys of a step record's JSON form that are not notes.
-_STEP_KEYS = ("key", "outputs", "written", "seconds", "inputs", "reads", "version", "removed")
+_STEP_KEYS = ("key", "outputs", "written", "seconds", "cpu_seconds", "inputs", "reads", "version", "removed")
 
 
 @dataclass
 class StepRecord:
-    """A finished step: its key, what it wrote (by output name), how long it took, the keys of its inputs
-    and the config values it read (from which the runner derived the key), the step's code version, and
-    notes (SFT losses, GRPO rewards, why it was skipped, counts). In JSON the notes sit beside the other
+    """A finished step: its key, what it wrote (by output name), how long it took (wall and CPU time), the
+    keys of its inputs and the config values it read (from which the runner derived the key), the step's
+    code version, and notes (SFT losses, GRPO rewards, why it was skipped, counts). In JSON the notes sit beside the other
     fields, and ``outputs`` lists the written paths."""
 
     key: str
     written: dict[str, Output] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float | None = None  # the process's CPU time (all threads) during the step
     inputs: dict[str, str | None] = field(default_factory=dict)
     reads: dict[str, Any] = field(default_factory=dict)
     version: int = 1
@@ -125,7 +126,8 @@ class StepRecord:
             raise ValueError(f"step notes may not be named {', '.join(sorted(clash))}")
         d: dict[str, Any] = {"key": self.key, "outputs": self.outputs,
                              "written": {n: o.to_json() for n, o in self.written.items()},
-                             "seconds": self.seconds, "inputs": self.inputs, "reads": self.reads,
+                             "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "inputs": self.inputs,
+                             "reads": self.reads,
                              "version": self.version, **self.notes}
         if self.removed:
             d["removed"] = self.removed
@@ -139,7 +141,8 @@ class StepRecord:
         if not written:  # version 1: paths only
             written = {Path(p).name.removesuffix(".parquet"): Output(p, kind="table" if p.endswith(".parquet") else "dir")
                        for p in d.get("outputs", [])}
-        return cls(key=d["key"], written=written, seconds=d.get("seconds", 0.0), inputs=dict(d.get("inputs", {})),
+        return cls(key=d["key"], written=written, seconds=d.get("seconds", 0.0), cpu_seconds=d.get("cpu_seconds"),
+                   inputs=dict(d.get("inputs", {})),
                    reads=dict(d.get("reads", {})), version=d.get("version", 1),
                    notes={k: v for k, v in d.items() if k not in _STEP_KEYS}, removed=list(d.get("removed", [])))
 

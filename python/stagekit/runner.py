@@ -524,10 +524,11 @@ class Runner:
         if self.manifest.steps.pop(name, None) is not None:
             self.save()  # the old record goes first: a step interrupted half-way runs again
         ctx = StepContext(self, step, round, inputs, args or {})
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step.run(ctx)
-        dt = time.perf_counter() - t0
-        rec = StepRecord(key=key, written=ctx.written, seconds=round_seconds(dt), inputs=keys, reads=reads,
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rec = StepRecord(key=key, written=ctx.written, seconds=round_seconds(dt), cpu_seconds=round_seconds(cpu),
+                         inputs=keys, reads=reads,
                          version=step.version, notes=ctx.notes)
         self.manifest.steps[name] = rec
         self.current[name] = rec
