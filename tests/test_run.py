@@ -21,7 +21,9 @@ from stagekit.cli import build_parser, main
 from stagekit.config import QUICK, RunConfig, config_from_args
 from stagekit.engine import LocalEngine
 from stagekit.inputs import Inputs
-from stagekit.io import InputError, read_table
+from stagekit.io import InputError
+from stagekit.rundir import RunDir
+from stagekit.stream import read_table
 from stagekit.ladder import make_ladder
 from stagekit.runner import Runner, step
 
@@ -181,7 +183,7 @@ def test_rollouts_given_skip_sampling_and_problems_are_derived(tmp_path, scripte
                  generator_factory=scripted.factory)
     assert m["rounds"][0]["rows"]["rollouts"] == 24 and m["rounds"][0]["rows"]["stats"] == 8
     assert str(path) in m["inputs"]
-    kept = pq.read_table(tmp_path / "run" / "round-0" / "rollouts.parquet")
+    kept = RunDir(tmp_path / "run").read_table(0, "rollouts")  # written in parts, batch by batch
     assert kept["completion"].to_pylist() == rollouts["text"].to_pylist()  # the given rollouts, not new samples
     assert "correct" in kept.column_names
     problems = pq.read_table(tmp_path / "run" / "problems.parquet")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections import Counter
@@ -10,56 +11,106 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from stagekit.io import InputError, read_table, write_table
+from stagekit.io import InputError
 
 SAMPLE = "sample_verify.jsonl"
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
+def _text_column(schema: Any, column: str, name: str) -> None:
+    """A column the verifier reads must be text (numbers were read as text already)."""
     import pyarrow as pa
 
-    import stagekit as sk
+    t = schema.field(column).type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t)):
+        raise InputError(f"{name}: column {column!r} has type {t}; expected text")
 
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from stagekit.stream import Source, output_format
+
+    if args.output:
+        output_format(args.output)
+    text = (args.completion, args.gold)
+    stack = contextlib.ExitStack()
     if args.sample:
-        src = resources.files("stagekit") / "data" / SAMPLE
-        with resources.as_file(src) as path:
-            table = read_table(path)
+        path = stack.enter_context(resources.as_file(resources.files("stagekit") / "data" / SAMPLE))
         name = f"bundled sample ({SAMPLE})"
     elif args.input is None:
         print("stagekit verify: give an input file or --sample", file=sys.stderr)
         return 2
     else:
-        table = read_table(args.input)
-        name = str(args.input)
-    for col in (args.completion, args.gold):
-        if col not in table.column_names:
-            raise InputError(f"{name}: missing column {col!r} (columns: {', '.join(table.column_names)})")
-    if table.num_rows == 0:
+        path, name = args.input, str(args.input)
+    with stack:
+        return _verify(args, Source(path, text=text, batch_rows=args.batch_rows), name)
+
+
+def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
+    import numpy as np
+    import pyarrow as pa
+
+    import stagekit as sk
+    from stagekit.stream import write_batches
+
+    text = (args.completion, args.gold)
+    if src.is_empty():
         raise InputError(f"{name}: no rows")
-    t0 = time.perf_counter()
-    verdicts = sk.check_batch(table[args.completion], table[args.gold], threads=args.threads)
-    dt = time.perf_counter() - t0
-    out = table
-    for field in verdicts.column_names:
-        col = verdicts[field]
-        if field == "status":
-            col = col.cast(pa.string())
-        if field in out.column_names:
-            out = out.drop_columns([field])
-        out = out.append_column(field, col)
-    counts = Counter(verdicts["status"].to_pylist())
-    n = table.num_rows
-    print(f"verified {n} pairs from {name} in {dt * 1e3:.1f} ms ({n / max(dt, 1e-9):,.0f} pairs/s)")
-    for status in sk.STATUSES:
-        k = counts.get(status, 0)
-        print(f"  {status:<12} {k:>8}  {100 * k / n:5.1f}%")
-    if args.show:
-        for row in out.select(["gold_answer", "predicted", "status"]).to_pylist()[: args.show]:
-            print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+    cols = src.column_names
+    for col in (args.completion, args.gold):
+        if col not in cols:
+            raise InputError(f"{name}: missing column {col!r} (columns: {', '.join(cols)})")
+    counts = np.zeros(len(sk.STATUSES), np.int64)
+    n, dt = 0, 0.0
+    shown: list[dict] = []
+
+    def verified() -> Any:
+        nonlocal n, dt
+        for batch in src.batches():
+            for col in text:
+                if col not in batch.schema.names:
+                    raise InputError(f"{src.position}: missing column {col!r} here")
+                _text_column(batch.schema, col, src.position)
+            t0 = time.perf_counter()
+            v = sk.check_batch(batch[args.completion], batch[args.gold], threads=args.threads)
+            dt += time.perf_counter() - t0
+            status = v["status"].combine_chunks()
+            counts[:] += np.bincount(status.indices.to_numpy(zero_copy_only=False), minlength=len(counts))
+            n += batch.num_rows
+            names = [x for x in batch.schema.names if x not in v.column_names]
+            arrays = [batch.column(x) for x in names]
+            for field in v.column_names:
+                col = v[field].combine_chunks()
+                arrays.append(col.cast(pa.string()) if field == "status" else col)
+            out = pa.RecordBatch.from_arrays(arrays, names=names + v.column_names)
+            if len(shown) < args.show:
+                shown.extend(out.slice(0, args.show - len(shown)).select(["gold_answer", "predicted", "status"]).to_pylist())
+            yield out
+        if n == 0:
+            raise InputError(f"{name}: no rows")
+
+    written = None
     if args.output:
-        path = write_table(out, args.output)
-        print(f"wrote {path}")
+        written = write_batches(args.output, verified(), where=lambda: src.position)
+    else:
+        for _ in verified():
+            pass
+    print(f"verified {n} pairs from {name} in {dt * 1e3:.1f} ms ({n / max(dt, 1e-9):,.0f} pairs/s)")
+    for status, k in zip(sk.STATUSES, counts.tolist(), strict=True):
+        print(f"  {status:<12} {k:>8}  {100 * k / n:5.1f}%")
+    for row in shown:
+        print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+    if written is not None:
+        print(f"wrote {written.path}")
     return 0
+
+
+def _parse_k(text: str) -> tuple[int, ...]:
+    try:
+        k = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--k must be comma-separated positive integers, got {text!r}") from None
+    if not k or any(x < 1 for x in k):
+        raise InputError(f"--k must be comma-separated positive integers, got {text!r}")
+    return k
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -67,10 +118,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from stagekit.pipeline import PlanConfig, plan_files
     from stagekit.runner import Log
 
-    try:
-        k = tuple(int(x) for x in args.k.split(",") if x.strip())
-    except ValueError:
-        raise InputError(f"--k must be comma-separated integers, got {args.k!r}") from None
+    k = _parse_k(args.k)
     config = PlanConfig(
         completion=args.completion,
         answer=args.gold,
@@ -82,13 +130,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
     engine = get_engine(args.engine, address=args.address)
-    m = plan_files(args.rollouts, args.out, config, args.problems, engine=engine, log=Log(enabled=False))
+    m = plan_files(args.rollouts, args.out, config, args.problems, engine=engine, log=Log(enabled=False),
+                   batch_rows=args.batch_rows)
     report = Path(args.out) / "report.html"
     r = m.rounds[0]
     rows = r.rows
     print(f"planned {rows['rollouts']} rollouts of {rows['stats']} problems in {time.perf_counter() - t0:.1f} s")
     print(f"  sft {rows['sft']} (bridge {r.bridge})   rl {rows['rl']}   drop {rows['drop']}   scheme {args.scheme}")
-    print(f"wrote {args.out}/round-0/{{rollouts,stats,sft,rl,drop}}.parquet, manifest.json and {report}")
+    print(f"wrote {args.out}/round-0/rollouts/ (Parquet parts), round-0/{{stats,sft,rl,drop}}.parquet, manifest.json "
+          f"and {report}")
     return 0
 
 
@@ -213,6 +263,16 @@ def _threads(text: str) -> int:
 _THREADS_HELP = "verifier threads (default: all cores; more than 4 per core are capped at that, with a warning)"
 
 
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagekit.config import SCHEME_NAMES
 
@@ -230,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
     v.add_argument("-o", "--output", type=Path, help="write verdicts (input columns + correct, status, predicted)")
     v.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
+    v.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
+                   help="rows read, verified and written at a time (default: about 32 MB of data); memory is "
+                        "bounded by the batch, not the input")
     v.add_argument("--show", type=int, default=0, metavar="N", help="print the first N verdicts")
     v.set_defaults(func=_cmd_verify)
 
@@ -252,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="all-correct problems (pass rate 1) go to RL instead of being dropped")
     pl.add_argument("--k", default="1,4,8", help="pass@k values to estimate (those <= samples per problem)")
     pl.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
+    pl.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
+                    help="rollouts read, scored and written at a time (default: about 32 MB of data)")
     pl.add_argument("--engine", default="local", choices=["local", "ray"],
                     help="where the transforms run: in this process, or on Ray Data (extra `ray`)")
     pl.add_argument("--address", default=None, help="Ray cluster address for --engine ray (default: a local cluster)")
@@ -354,6 +419,10 @@ def main(argv: list[str] | None = None, *, generator_factory: Any = None) -> int
     except GenerationError as e:
         print(f"stagekit {args.command}: generation failed: {e}", file=sys.stderr)
         return EXIT_GENERATION
+    except OSError as e:  # a file that cannot be read or written, named by the system
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"stagekit {args.command}: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print(f"stagekit {args.command}: interrupted; finished steps are kept, re-run the same command to resume",
               file=sys.stderr)

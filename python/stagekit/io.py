@@ -1,10 +1,10 @@
-"""Reading and writing tables: JSONL, JSON, Parquet and CSV, with clear errors; and the one atomic write
-every file of stagekit goes through (:func:`atomic_write`)."""
+"""The one atomic write every file of stagekit goes through (:func:`atomic_write`), content hashes, and
+:class:`InputError`. Tables are read and written by :mod:`stagekit.stream` (``read_table``, ``write_table``,
+``Source``)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import threading
@@ -15,95 +15,12 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DURABLE", "TEMP_SUFFIX", "InputError", "Written", "atomic_write", "fsync_dir", "read_table", "sha256_file",
-           "sha256_path", "write_table"]
-
-_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+__all__ = ["DURABLE", "TEMP_SUFFIX", "HashingWriter", "InputError", "NewFile", "Written", "atomic_write", "fsync_dir",
+           "sha256_file", "sha256_path"]
 
 
 class InputError(ValueError):
     """Bad input: a missing file, an unknown format, a malformed line or a missing column."""
-
-
-def _format_of(path: Path) -> str:
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        known = ", ".join(sorted(_FORMATS))
-        raise InputError(f"{path}: unknown file format {path.suffix!r} (known: {known})")
-    return fmt
-
-
-def _read_saved_dataset(p: Path) -> pa.Table:
-    """A directory written by ``datasets.Dataset.save_to_disk``: Arrow IPC streams listed in ``state.json``
-    (read with pyarrow alone; ``datasets`` need not be installed)."""
-    import pyarrow as pa
-
-    if (p / "dataset_dict.json").is_file():
-        splits = json.loads((p / "dataset_dict.json").read_text()).get("splits", [])
-        raise InputError(f"{p}: a saved DatasetDict with splits {', '.join(splits)}: pass the split's directory, e.g. {p / (splits[0] if splits else 'train')}")
-    state = p / "state.json"
-    if not state.is_file():
-        raise InputError(f"{p}: a directory, but not a saved `datasets` dataset (no state.json)")
-    try:
-        files = [p / f["filename"] for f in json.loads(state.read_text())["_data_files"]]
-    except (KeyError, TypeError, json.JSONDecodeError) as e:
-        raise InputError(f"{state}: not a `datasets` state file ({e})") from None
-    tables = []
-    for f in files:
-        try:
-            with pa.memory_map(str(f)) as source:
-                tables.append(pa.ipc.open_stream(source).read_all())
-        except (OSError, pa.ArrowInvalid) as e:
-            raise InputError(f"{f}: cannot read this Arrow file of the saved dataset ({e})") from None
-    if not tables:
-        raise InputError(f"{p}: the saved dataset lists no data files")
-    return pa.concat_tables(tables)
-
-
-def read_table(path: str | os.PathLike[str]) -> pa.Table:
-    """Read a JSONL, JSON (a list of objects), Parquet or CSV file, or a directory saved by
-    ``datasets.Dataset.save_to_disk``, into an Arrow table.
-
-    A malformed JSONL line raises :class:`InputError` naming the file and the line number.
-    """
-    import pyarrow as pa
-
-    p = Path(path)
-    if p.is_dir():
-        return _read_saved_dataset(p)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    fmt = _format_of(p)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(p)
-    if fmt == "csv":
-        import pyarrow.csv as pcsv
-
-        return pcsv.read_csv(p)
-    rows: list[dict] = []
-    with p.open(encoding="utf-8") as f:
-        if fmt == "json":
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{p}:{e.lineno}: invalid JSON: {e.msg}") from None
-            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-                raise InputError(f"{p}: expected a JSON list of objects")
-            rows = data
-        else:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{p}:{lineno}: invalid JSON: {e.msg}") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{p}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                rows.append(row)
-    return pa.Table.from_pylist(rows)
 
 
 #: The suffix of every temporary file :func:`atomic_write` makes (``.<name>.<random>.sk-tmp``, hidden, in the
@@ -119,18 +36,21 @@ class Written(NamedTuple):
     sha256: str
 
 
-class _Hashing:
+class HashingWriter:
     """A binary file object that hashes and counts what goes through it (pyarrow's writers and
     ``json.dump`` accept any object with ``write``)."""
 
-    def __init__(self, f: IO[bytes]):
-        self._f, self._h, self.size = f, hashlib.sha256(), 0
+    def __init__(self, f: IO[bytes], target: Path | None = None):
+        self._f, self._h, self.size, self._target = f, hashlib.sha256(), 0, target
 
     def write(self, b: bytes | bytearray | memoryview) -> int:
         b = bytes(b)
         self._h.update(b)
         self.size += len(b)
-        self._f.write(b)
+        try:
+            self._f.write(b)
+        except OSError as e:  # a full disk, a quota: the output's problem, named by the output
+            raise InputError(f"{self._target}: cannot write ({e.strerror or e})") from None
         return len(b)
 
     def flush(self) -> None:
@@ -216,7 +136,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
     2
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; cannot write a file there")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create its directory {p.parent} ({_why(e)})") from None
     try:
         mode = p.stat().st_mode & 0o7777
     except FileNotFoundError:
@@ -224,8 +149,11 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
     tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise InputError(f"{p}: cannot write into {p.parent} ({_why(e)})") from None
+    try:
         with os.fdopen(fd, "wb") as f:
-            out = _Hashing(f)
+            out = HashingWriter(f, p)
             if isinstance(data, str):
                 out.write(data.encode("utf-8"))
             elif isinstance(data, (bytes, bytearray, memoryview)):
@@ -242,6 +170,44 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
         raise
     fsync_dir(p.parent)
     return Written(p, out.size, out.hexdigest())
+
+
+class NewFile(HashingWriter):
+    """A file created for writing that must not exist yet (``O_EXCL``), hashed as it is written, with the
+    umask's mode, made durable by :meth:`close`. For files inside a temporary directory that is renamed into
+    place as a whole (the parts of a table); a lone file is written with :func:`atomic_write`."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        p = Path(path)
+        try:
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise InputError(f"{p}: cannot write into {p.parent} ({_why(e)})") from None
+        os.fchmod(fd, 0o666 & ~_umask())
+        super().__init__(os.fdopen(fd, "wb"), p)
+        self.path = p
+
+    def finish(self) -> Written:
+        """Flush, fsync (when :data:`DURABLE`) and close; the path, size and sha256 of what was written."""
+        f = self._f
+        if not f.closed:
+            f.flush()
+            if DURABLE:
+                os.fsync(f.fileno())
+            f.close()
+        return Written(self.path, self.size, self.hexdigest())
+
+    def abort(self) -> None:
+        """Close and remove the file."""
+        if not self._f.closed:
+            self._f.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _why(e: OSError) -> str:
+    if isinstance(e, (FileExistsError, NotADirectoryError)):
+        return "a file is in the way: a directory is needed there"
+    return e.strerror or str(e)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -263,30 +229,3 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
         h.update(f.relative_to(p).as_posix().encode())
         h.update(sha256_file(f).encode())
     return h.hexdigest()
-
-
-def _table_writer(table: pa.Table, fmt: str) -> Callable[[IO[bytes]], None]:
-    def write(f: IO[bytes]) -> None:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, f)
-        elif fmt == "csv":
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(table, f)
-        else:
-            rows = table.to_pylist()
-            if fmt == "json":
-                f.write(json.dumps(rows, ensure_ascii=False, default=str).encode())
-            else:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False, default=str).encode() + b"\n")
-
-    return write
-
-
-def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
-    """Write ``table`` to ``path`` (format from the suffix) with :func:`atomic_write`."""
-    p = Path(path)
-    return atomic_write(p, _table_writer(table, _format_of(p))).path

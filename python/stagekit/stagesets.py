@@ -5,6 +5,7 @@ where :func:`plan_tables` runs (:mod:`stagekit.engine`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,8 @@ import pyarrow.compute as pc
 
 from stagekit.io import InputError
 
-__all__ = ["STAGE_TABLES", "PlanConfig", "plan_tables", "stage_sets"]
+__all__ = ["STAGE_TABLES", "PlanConfig", "PlanCounts", "finish_plan", "plan_batches", "plan_tables", "score_batch",
+           "stage_sets"]
 
 #: The tables a plan makes, in this order.
 STAGE_TABLES = ("rollouts", "stats", "sft", "rl", "drop")
@@ -80,5 +82,113 @@ def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = 
         ptab = problems.select([c.problem_id, *keep])
         if ptab.schema.field(c.problem_id).type != stats.schema.field(c.problem_id).type:
             ptab = ptab.set_column(0, c.problem_id, ptab[c.problem_id].cast(stats.schema.field(c.problem_id).type))
-        sets = {k: v.join(ptab, c.problem_id).sort_by(c.problem_id) for k, v in sets.items()}
+        sets = {k: _attach(v, ptab, c.problem_id) for k, v in sets.items()}
     return stats, sets
+
+
+def _attach(table: pa.Table, problems: pa.Table, key: str) -> pa.Table:
+    """``table`` (sorted by ``key``) with the other columns of ``problems`` appended, looked up by ``key``
+    (a left join that keeps the order and carries any column type, lists included; null where a problem is
+    missing)."""
+    idx = pc.index_in(table[key], value_set=problems[key])
+    rows = problems.drop_columns([key]).take(idx)
+    for name in rows.column_names:
+        table = table.append_column(name, rows[name])
+    return table.sort_by(key)
+
+
+# ------------------------------------------------------------------------------------------------ in batches
+
+
+def _has_correct(schema: pa.Schema) -> bool:
+    return "correct" in schema.names and pa.types.is_boolean(schema.field("correct").type)
+
+
+def score_batch(batch: pa.RecordBatch, config: PlanConfig, *, threads: int | None = None) -> pa.RecordBatch:
+    """One batch of rollouts scored as :func:`plan_tables` scores the whole table (kept as it is when it has
+    a boolean ``correct`` column)."""
+    from stagekit.transforms import score_batches
+
+    if _has_correct(batch.schema) or batch.num_rows == 0:
+        return batch
+    c = config
+    out = list(score_batches([batch], completion=c.completion, answer=c.answer,
+                             threads=c.threads if threads is None else threads))
+    return out[0] if len(out) == 1 else pa.Table.from_batches(out).combine_chunks().to_batches()[0]
+
+
+class PlanCounts:
+    """Per-problem counts of scored rollouts, added batch by batch (``pass_counts`` of each) or as count
+    tables made elsewhere (a Ray worker's), summed per problem as they pile up: memory holds about two rows
+    per problem, never the rollouts."""
+
+    def __init__(self, config: PlanConfig):
+        self.by = [config.problem_id]
+        self.parts: list[pa.Table] = []
+        self.pending = 0
+        self.summed = 0
+        self.rows = 0
+
+    def add(self, scored: pa.RecordBatch | pa.Table, where: str = "") -> None:
+        from stagekit.transforms import pass_counts
+
+        table = scored if isinstance(scored, pa.Table) else pa.Table.from_batches([scored])
+        if table.num_rows == 0:
+            return
+        self.rows += table.num_rows
+        self.add_counts(pass_counts(table, by=self.by), where)
+
+    def add_counts(self, counts: pa.Table, where: str = "") -> None:
+        if self.parts and counts.schema != self.parts[0].schema:
+            have, got = self.parts[0].schema.field(self.by[0]).type, counts.schema.field(self.by[0]).type
+            if have != got:
+                try:
+                    counts = counts.set_column(0, self.by[0], counts[self.by[0]].cast(have))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    raise InputError(f"{where or 'the rollouts'}: column {self.by[0]!r} holds {got} values here but "
+                                     f"{have} before; make them one type") from None
+        self.parts.append(counts)
+        self.pending += counts.num_rows
+        if self.pending > max(1 << 20, 2 * self.summed):
+            self._sum()
+
+    def _sum(self) -> None:
+        from stagekit.transforms import sum_counts
+
+        if len(self.parts) > 1 or self.pending:
+            self.parts = [sum_counts(pa.concat_tables(self.parts), self.by)]
+        self.summed = self.parts[0].num_rows if self.parts else 0
+        self.pending = 0
+
+    def total(self) -> pa.Table:
+        """One row per problem: the problem id, ``n`` and ``n_correct``."""
+        if not self.parts:
+            raise InputError("the rollouts are empty: no rows to plan from")
+        self._sum()
+        return self.parts[0]
+
+
+def finish_plan(counts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
+    """``stats`` and the ``sft``, ``rl`` and ``drop`` sets from per-problem counts (:class:`PlanCounts`): the
+    tables :func:`plan_tables` makes besides the scored rollouts, with the same rows and values."""
+    from stagekit.transforms import pass_rates_from_counts
+
+    stats = pass_rates_from_counts(counts, by=config.problem_id, k=sorted({*config.k, 1}))
+    stats, sets = stage_sets(stats, config, problems)
+    return {"stats": stats, **sets}
+
+
+def plan_batches(batches: Iterable[pa.RecordBatch], config: PlanConfig = PlanConfig(), problems: pa.Table | None = None,
+                 *, write: Callable[[pa.RecordBatch], object] | None = None,
+                 where: Callable[[], str] | None = None) -> dict[str, pa.Table]:
+    """:func:`plan_tables` over rollouts that come batch by batch (a :class:`stagekit.stream.Source`): each
+    batch is scored, counted and handed to ``write`` (the scored rollouts, in order); only per-problem counts
+    are kept. Returns ``stats`` and the stage sets, equal to :func:`plan_tables`' for the concatenated
+    batches."""
+    acc = PlanCounts(config)
+    for batch in batches:
+        scored = score_batch(batch, config)
+        acc.add(scored, where() if where else "")
+        if write is not None:
+            write(scored)
+    return finish_plan(acc.total(), config, problems)

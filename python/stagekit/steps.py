@@ -63,24 +63,29 @@ def MEASURE(ctx: StepContext) -> None:
     ctx.write("rollouts", score(rollouts))
 
 
-@step("measure", takes=("problems",), writes=("rollouts",))
+@step("measure", takes=("problems",), writes=("rollouts",), version=2)
 def MEASURE_GIVEN(ctx: StepContext) -> None:
-    """Round 0 with ``--rollouts``: the given rollouts, scored."""
+    """Round 0 with ``--rollouts``: the given rollouts, scored, read and written in batches (Parquet parts)."""
+    from stagekit.stagesets import score_batch
+
     inputs: Inputs = ctx.value("problems")
     assert inputs.rollouts is not None
-    ctx.write("rollouts", inputs.rollouts)
+    with ctx.parts("rollouts") as out:
+        for batch in inputs.rollouts.batches(inputs.problems):
+            out.write(score_batch(batch, PlanConfig()))
 
 
 @step("plan", reads=("scheme", "keep_all_correct", "k", "engine"), takes=("measure", "problems"),
-      writes=("stats", "sft", "rl", "drop"))
+      writes=("stats", "sft", "rl", "drop"), version=2)
 def PLAN(ctx: StepContext) -> None:
-    """Pass rates per problem, difficulty bins, stage sets (on the runner's engine)."""
+    """Pass rates per problem, difficulty bins, stage sets (on the runner's engine; the rollouts read in
+    batches, only per-problem counts kept)."""
     c = ctx.cfg
     problems = _problems(ctx)
     config = PlanConfig(scheme=c.scheme, keep_all_correct=c.keep_all_correct, k=tuple(sorted({1, c.k // 2 or 1, c.k})),
                         problem_columns=tuple(x for x in problems.column_names if x != "problem_id"))
     assert ctx.engine is not None
-    tables = ctx.engine.plan(ctx.read("rollouts"), config, problems)
+    tables = ctx.engine.plan_source(ctx.source("rollouts"), config, problems)
     for name in ("stats", "sft", "rl", "drop"):
         ctx.write(name, tables[name])
 

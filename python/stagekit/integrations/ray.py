@@ -306,11 +306,7 @@ def collect_pass_rates(
     return _difficulty.pass_rates_from_counts(sum_counts(table, finish["by"]), **finish)
 
 
-def sum_counts(counts: pa.Table, by: list[str]) -> pa.Table:
-    """Per-block counts (``pass_counts`` rows) summed per group: one row per group with ``n`` and
-    ``n_correct``, the input of ``pass_rates_from_counts``."""
-    g = counts.group_by(by, use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
-    return pa.table({**{c: g[c] for c in by}, "n": g["n_sum"], "n_correct": g["n_correct_sum"]})
+sum_counts = _difficulty.sum_counts
 
 
 def _bucket(table: pa.Table, keys: list[str], buckets: int) -> pa.Array:

@@ -3,11 +3,21 @@
 from stagekit.transforms._contract import Col, SchemaError, as_table, explode, pipe, transform
 from stagekit.transforms.bridge import BRIDGE_TEMPLATE, bridge_prompts, select_bridge
 from stagekit.transforms.cft import CFT_KINDS, cft_records, diagnose
-from stagekit.transforms.difficulty import SCHEMES, STAGES, bin_difficulty, pass_at_k, pass_rates, split_stages
+from stagekit.transforms.difficulty import (
+    SCHEMES,
+    STAGES,
+    bin_difficulty,
+    pass_at_k,
+    pass_counts,
+    pass_rates,
+    pass_rates_from_counts,
+    split_stages,
+    sum_counts,
+)
 from stagekit.transforms.formats import to_grpo, to_sft
 from stagekit.transforms.groups import persistent_failures, zero_reward_groups
 from stagekit.transforms.overlap import mark_overlap, normalize_text
-from stagekit.transforms.score import score
+from stagekit.transforms.score import score, score_batches
 from stagekit.transforms.segment import METHODS, segment_steps, split_trace
 
 __all__ = [
@@ -28,13 +38,17 @@ __all__ = [
     "normalize_text",
     "persistent_failures",
     "pass_at_k",
+    "pass_counts",
     "pass_rates",
+    "pass_rates_from_counts",
     "pipe",
     "score",
+    "score_batches",
     "segment_steps",
     "select_bridge",
     "split_stages",
     "split_trace",
+    "sum_counts",
     "to_grpo",
     "to_sft",
     "transform",

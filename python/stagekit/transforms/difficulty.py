@@ -23,6 +23,7 @@ __all__ = [
     "pass_rates_from_counts",
     "split_stages",
     "wilson_interval",
+    "sum_counts",
 ]
 
 
@@ -162,6 +163,20 @@ def pass_rates_from_counts(
     keys = _keys(by, "pass_rates_from_counts")
     _check_confidence(confidence, "pass_rates_from_counts")
     return _from_counts(counts, keys, _ks(k), confidence)
+
+
+def sum_counts(counts: pa.Table, by: str | Iterable[str] = "problem_id") -> pa.Table:
+    """Counts of disjoint parts of the rollouts (:func:`pass_counts` rows, several per group) summed per
+    group: one row per group with ``n`` and ``n_correct``, in the order groups first appear, the input of
+    :func:`pass_rates_from_counts`.
+
+    >>> import pyarrow as pa
+    >>> sum_counts(pa.table({"problem_id": [1, 2, 1], "n": [2, 1, 3], "n_correct": [1, 0, 2]})).to_pylist()
+    [{'problem_id': 1, 'n': 5, 'n_correct': 3}, {'problem_id': 2, 'n': 1, 'n_correct': 0}]
+    """
+    keys = _keys(by, "sum_counts")
+    g = counts.group_by(keys, use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
+    return pa.table({**{c: g[c] for c in keys}, "n": g["n_sum"].cast(pa.int64()), "n_correct": g["n_correct_sum"].cast(pa.int64())})
 
 
 def _pass_at_k_column(n: pa.ChunkedArray, c: pa.ChunkedArray, k: int) -> pa.ChunkedArray:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import pyarrow as pa
 
 from stagekit import verifier as _verify
 from stagekit.transforms._contract import Col, set_column, transform
 
-__all__ = ["score"]
+__all__ = ["score", "score_batches"]
 
 
 @transform(
@@ -48,3 +51,33 @@ def score(
     out = set_column(rollouts, "correct", verdicts["correct"])
     out = set_column(out, "status", verdicts["status"].cast(pa.string()))
     return set_column(out, "predicted", verdicts["predicted"])
+
+
+def score_batches(
+    batches: Iterable[pa.RecordBatch | pa.Table] | Any,
+    *,
+    completion: str = "completion",
+    answer: str = "answer",
+    threads: int | None = None,
+    rel_tol: float = _verify.DEFAULT_REL_TOL,
+) -> Iterator[pa.RecordBatch]:
+    r""":func:`score` one batch at a time: for rollouts that do not fit in memory. ``batches`` is an
+    iterable of record batches or tables, a ``pyarrow.RecordBatchReader``, or anything with the Arrow
+    PyCapsule stream interface (read batch by batch, never whole); each scored batch is yielded as soon as it
+    is verified, with the same columns and values :func:`score` gives the whole table.
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"completion": ["\\boxed{4}", "\\boxed{5}", "x"], "answer": ["4", "4", "4"]})
+    >>> [b["status"].to_pylist() for b in score_batches(t.to_batches(max_chunksize=2))]
+    [['correct', 'incorrect'], ['no_answer']]
+    """
+    if hasattr(batches, "__arrow_c_stream__") and not isinstance(batches, (pa.Table, pa.RecordBatchReader)):
+        batches = pa.RecordBatchReader.from_stream(batches)
+    elif isinstance(batches, pa.Table):
+        batches = batches.to_batches()
+    for item in batches:
+        table = item if isinstance(item, pa.Table) else pa.Table.from_batches([item])
+        if table.num_rows == 0:
+            continue
+        out = score(table, completion=completion, answer=answer, threads=threads, rel_tol=rel_tol)
+        yield from out.combine_chunks().to_batches()
