@@ -49,7 +49,7 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
     import pyarrow as pa
 
     import stagekit as sk
-    from stagekit.stream import write_batches
+    from stagekit.stream import output_schema, write_batches
 
     text = (args.completion, args.gold)
     if src.is_empty():
@@ -89,7 +89,12 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
 
     written = None
     if args.output:
-        written = write_batches(args.output, verified(), where=lambda: src.position)
+        # the columns written: the input's (every part's, for Parquet), then the verdicts
+        verdict_fields = [pa.field("correct", pa.bool_()), pa.field("status", pa.string()),
+                          pa.field("predicted", pa.string()), pa.field("gold_answer", pa.string())]
+        names = {f.name for f in verdict_fields}
+        schema = pa.schema([f for f in output_schema(src.schema) if f.name not in names] + verdict_fields)
+        written = write_batches(args.output, verified(), schema=schema, where=lambda: src.position)
     else:
         for _ in verified():
             pass

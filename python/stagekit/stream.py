@@ -48,7 +48,7 @@ from stagekit.io import InputError, Written, atomic_write
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["BATCH_BYTES", "FORMATS", "Source", "Unit", "conform", "format_of", "output_format", "read_table",
+__all__ = ["BATCH_BYTES", "FORMATS", "Source", "Unit", "conform", "format_of", "output_format", "output_schema", "read_table",
            "table_batches", "write_batches", "write_table"]
 
 #: Arrow bytes per batch by default: about 32k rows of 1 kB completions. Peak memory of a streaming command
@@ -134,6 +134,8 @@ class Source:
         self.files, self.saved = self._resolve()
         self._where: Any = str(self.path)
         self._schema: pa.Schema | None = None
+        self._csv_forced: dict[Path, dict[str, Any]] = {}
+        self._csv_restart = False
 
     def __repr__(self) -> str:
         return f"Source({str(self.path)!r}, {len(self.files)} file(s))"
@@ -299,7 +301,7 @@ class Source:
                 import pyarrow.csv as pcsv
 
                 try:
-                    header = pcsv.open_csv(str(unit.path)).schema
+                    header = pcsv.open_csv(str(unit.path), parse_options=pcsv.ParseOptions(newlines_in_values=True)).schema
                 except pa.ArrowInvalid:
                     continue
                 return self._text_schema(header)
@@ -353,9 +355,19 @@ class Source:
 
         tables: list[pa.Table] = []
         wheres: list[str] = []
-        for b in self._raw_batches(self.units()):
-            tables.append(pa.Table.from_batches([b]))
-            wheres.append(self.position)
+        self._csv_restart = True
+        try:
+            while True:
+                try:
+                    for b in self._raw_batches(self.units()):
+                        tables.append(pa.Table.from_batches([b]))
+                        wheres.append(self.position)
+                    break
+                except _CsvRestart as r:  # a CSV column's type changed: start again, reading it as text
+                    self._csv_forced.setdefault(r.path, {})[r.column] = pa.string()
+                    tables, wheres = [], []
+        finally:
+            self._csv_restart = False
         if not tables:
             return self.schema.empty_table()
         try:
@@ -427,7 +439,7 @@ class Source:
         rows = [_restore_row(r, self.text) for r in data]
         self.position = str(p)
         try:
-            table = pa.Table.from_pylist(rows)
+            table = _from_rows(rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             raise InputError(_mixed_types(p, rows, list(range(1, len(rows) + 1)), "object")
                              or f"{p}: cannot make a table of these objects ({e})") from None
@@ -471,29 +483,76 @@ class Source:
     # -- CSV -------------------------------------------------------------------------------------------
 
     def _csv(self, unit: Unit) -> Iterator[pa.RecordBatch]:
+        """A CSV file with pyarrow's streaming reader. Its first block decides each column's type; a later
+        value that does not fit makes the file be read again from the start with that column as text,
+        skipping the rows already given, when those rows held the column as null (empty so far). When they
+        held it with another type (numbers, dates), that is an :class:`InputError` naming the line, unless
+        the whole file is being read (:meth:`read_all` starts again with the column as text)."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
         p = unit.path
-        self.position = f"{p}:1"
-        names: list[str] | None = None
-        try:
-            reader = pcsv.open_csv(str(p), read_options=pcsv.ReadOptions(block_size=min(self.batch_bytes, 1 << 26)),
-                                   convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in self.text}))
-            names = reader.schema.names
-            line = 2
-            for batch in reader:
-                self.position = f"{p}:{line}"
-                for i, fld in enumerate(batch.schema):
-                    if pa.types.is_binary(fld.type):  # not UTF-8: pyarrow falls back to bytes
-                        raise _csv_error(p, f"column {fld.name!r} is not valid UTF-8", names=names, utf8=True)
-                line += batch.num_rows
-                yield batch
-        except pa.ArrowInvalid as e:
-            msg = str(e)
-            if msg.startswith("Empty CSV file"):
-                raise InputError(f"{p}: empty file") from None
-            raise _csv_error(p, msg, names=names) from None
+        forced = {c: pa.string() for c in self.text} | self._csv_forced.get(p, {})
+        block = min(self.batch_bytes, 1 << 26)
+        done = 0
+        given: dict[str, pa.DataType] = {}
+        while True:
+            self.position = f"{p}:1"
+            names: list[str] | None = None
+            seen = 0
+            try:
+                reader = pcsv.open_csv(str(p), read_options=pcsv.ReadOptions(block_size=block),
+                                       parse_options=pcsv.ParseOptions(newlines_in_values=True),  # completions have them
+                                       convert_options=pcsv.ConvertOptions(column_types=forced,
+                                                                           include_columns=self._csv_columns(p)))
+                names = reader.schema.names
+                for batch in reader:
+                    self.position = f"{p}:{seen + 2}"
+                    if seen + batch.num_rows <= done:
+                        seen += batch.num_rows
+                        continue
+                    if seen < done:
+                        batch = batch.slice(done - seen)
+                        seen = done
+                    for fld in batch.schema:
+                        if pa.types.is_binary(fld.type):  # not UTF-8: pyarrow falls back to bytes
+                            raise _csv_error(p, f"column {fld.name!r} is not valid UTF-8", names=names, utf8=True)
+                        given.setdefault(fld.name, fld.type)
+                    seen += batch.num_rows
+                    done = seen
+                    yield batch
+                return
+            except pa.ArrowInvalid as e:
+                msg = str(e)
+                if msg.startswith("Empty CSV file"):
+                    raise InputError(f"{p}: empty file") from None
+                if "straddl" in msg and block < p.stat().st_size:
+                    block = min(block * 4, 1 << 30)  # a row longer than a block
+                    continue
+                conv = re.search(r"CSV column #(\d+): CSV conversion error to (\w+)", msg)
+                name = names[int(conv.group(1))] if conv and names else None
+                if name is None or "invalid UTF8" in msg or name in forced:
+                    raise _csv_error(p, msg, names=names) from None
+                earlier = given.get(name)
+                if earlier is not None and self._csv_restart:
+                    raise _CsvRestart(p, name) from None
+                if earlier is not None and not pa.types.is_null(earlier):
+                    where = _csv_locate(p, msg, names, False)
+                    raise InputError(f"{p}{where}: column {name!r} holds a value that is not {earlier}, the type its "
+                                     "first rows gave it (a CSV file's first block fixes its columns' types when it "
+                                     "is read in batches); make the column one type, or convert the file to Parquet"
+                                     ) from None
+                forced[name] = pa.string()  # read again, this column as text
+
+    def _csv_columns(self, p: Path) -> list[str] | None:
+        """The columns to convert (``columns=``, those the file has), or None for all."""
+        if self.columns is None:
+            return None
+        import pyarrow.csv as pcsv
+
+        header = pcsv.open_csv(str(p), parse_options=pcsv.ParseOptions(newlines_in_values=True),
+                               convert_options=pcsv.ConvertOptions(column_types={c: "string" for c in self.columns})).schema
+        return [c for c in self.columns if c in header.names]
 
     # -- saved datasets (Arrow IPC streams) ------------------------------------------------------------
 
@@ -636,13 +695,16 @@ def _parse_jsonl(p: Path, block: bytes, line: _Line, text: Sequence[str]) -> pa.
             return _parse_jsonl_python(p, block, line, text)
         except (UnicodeDecodeError, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return _parse_jsonl_python(p, block, line, text)
-        dated = [f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
+        try:
+            dated = [f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
+        except UnicodeDecodeError:  # a key that is not UTF-8
+            return _parse_jsonl_python(p, block, line, text)
         if dated:  # JSON has no dates: these were strings that pyarrow took for timestamps
             explicit = pa.schema([*explicit, *[(c, pa.string()) for c in dated if c not in text]])
             continue
         try:
             table.validate(full=True)  # pyarrow's JSON reader does not check UTF-8
-        except pa.ArrowInvalid:
+        except (pa.ArrowInvalid, UnicodeDecodeError):
             return _parse_jsonl_python(p, block, line, text)
         for name in explicit.names:  # an explicit column absent from every line of the block is no column
             if table[name].null_count == table.num_rows and _absent(block, name):
@@ -694,7 +756,7 @@ def _parse_jsonl_python(p: Path, block: bytes, line: _Line, text: Sequence[str])
         rows.append(_restore_row(row, text))
         lines.append(n)
     try:
-        table = pa.Table.from_pylist(rows)
+        table = _from_rows(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as e:
         raise InputError(_mixed_types(p, rows, lines, "line")
                          or f"{p}:{lines[0]}-{lines[-1]}: cannot make a table of these lines ({e})") from None
@@ -703,6 +765,15 @@ def _parse_jsonl_python(p: Path, block: bytes, line: _Line, text: Sequence[str])
         if name in text and pa.types.is_null(t):
             table = table.set_column(table.column_names.index(name), name, table[name].cast(pa.string()))
     return table
+
+
+def _from_rows(rows: list[dict]) -> pa.Table:
+    """A table of row dicts with every key of every row as a column (``Table.from_pylist`` would take the
+    first row's keys only), in the order keys first appear."""
+    import pyarrow as pa
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return pa.table({k: [r.get(k) for r in rows] for k in keys})
 
 
 def _json_kind(v: Any) -> str:
@@ -740,6 +811,14 @@ def _mixed_types(p: Path, rows: list[dict], lines: list[int], where: str) -> str
 
 
 # ------------------------------------------------------------------------------------------------ CSV errors
+
+
+class _CsvRestart(Exception):
+    """A CSV column's type changed after the first block (read whole: start again with it as text)."""
+
+    def __init__(self, path: Path, column: str):
+        super().__init__(path, column)
+        self.path, self.column = path, column
 
 
 def _csv_error(p: Path, msg: str, *, names: list[str] | None = None, utf8: bool = False) -> InputError:
@@ -783,6 +862,8 @@ def _csv_locate(p: Path, msg: str, names: list[str] | None, utf8: bool) -> str:
 
 
 def _parses(v: str, kind: str) -> bool:
+    import datetime
+
     try:
         if kind.startswith(("int", "uint")):
             int(v)
@@ -790,6 +871,10 @@ def _parses(v: str, kind: str) -> bool:
             float(v)
         elif kind == "bool":
             return v.lower() in ("true", "false", "1", "0")
+        elif kind.startswith(("timestamp", "date", "time")):
+            datetime.datetime.fromisoformat(v)
+        elif kind == "null":
+            return False
         return True
     except ValueError:
         return False
@@ -849,14 +934,19 @@ def _coalesce(batches: Iterator[pa.RecordBatch], target: int) -> Iterator[pa.Rec
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch of several (of one schema, or of schemas that unify: a column missing from some is null
+    there, a narrower type widened)."""
     import pyarrow as pa
 
     if len(batches) == 1:
         return batches[0]
-    try:
+    if all(b.schema == batches[0].schema for b in batches):
         return pa.concat_batches(batches)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+    try:
+        t = pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
+        raise InputError(f"the rows' columns change type between batches ({e})") from None
+    return t.combine_chunks().to_batches()[0]
 
 
 def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
@@ -937,6 +1027,22 @@ class _BatchWriter:
         elif self.fmt == "json":
             self.f.write(b"]")
 
+    def abort(self) -> None:
+        """Close after an error (the file is discarded by its owner)."""
+        if self.fmt in ("parquet", "csv"):
+            try:
+                self.w.close()
+            except Exception:  # noqa: BLE001 - the error that made us stop is the one to report
+                pass
+
+
+def output_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of an output file written from a stream whose first batch had ``schema``: columns null in
+    every row of it (a key that appears later) are written as text, the most common type of such columns."""
+    import pyarrow as pa
+
+    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema], metadata=schema.metadata)
+
 
 def write_batches(path: str | os.PathLike[str], batches: Iterable[pa.RecordBatch], *, schema: pa.Schema | None = None,
                   where: Callable[[], str] | None = None) -> Written:
@@ -948,13 +1054,17 @@ def write_batches(path: str | os.PathLike[str], batches: Iterable[pa.RecordBatch
 
     def write(f: IO[bytes]) -> None:
         w: _BatchWriter | None = None
-        for b in batches:
-            target = schema or b.schema
-            if w is None:
-                w = _BatchWriter(f, fmt, target)
-            w.write(conform(b, w.schema, where() if where else str(p)))
-        if w is None and schema is not None:
-            w = _BatchWriter(f, fmt, schema)
+        try:
+            for b in batches:
+                if w is None:
+                    w = _BatchWriter(f, fmt, schema or b.schema)
+                w.write(conform(b, w.schema, where() if where else str(p)))
+            if w is None and schema is not None:
+                w = _BatchWriter(f, fmt, schema)
+        except BaseException:
+            if w is not None:
+                w.abort()
+            raise
         if w is not None:
             w.close()
 
