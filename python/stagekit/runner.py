@@ -468,7 +468,14 @@ class Runner:
     def _check_kind(self, flag: str) -> None:
         p = self.dir.path
         if self.dir.manifest_path.is_file():
-            m = self.dir.manifest()
+            try:
+                m = self.dir.manifest()
+            except InputError as e:
+                raise InputError(f"{p}: is not empty and not a stagekit {self.command} directory (its manifest.json is "
+                                 f"not a stagekit manifest: {e}); choose another {flag}") from None
+            if not m.command:
+                raise InputError(f"{p}: is not empty and not a stagekit {self.command} directory (its manifest.json "
+                                 f"names no stagekit command); choose another {flag}")
             if m.command != self.command:
                 raise InputError(f"{p}: holds a `stagekit {m.command}` output, not a {self.command}; "
                                  f"choose another {flag}")

@@ -412,7 +412,7 @@ class Source:
 
     def _jsonl(self, unit: Unit) -> Iterator[pa.RecordBatch]:
         for offset, block in _line_blocks(unit, self.batch_bytes):
-            if not block.strip():
+            if not _NONBLANK.search(block):
                 continue
             line = _Line(unit.path, offset)
             self.position = (unit.path, line)  # the line is counted only if a message needs it
@@ -599,46 +599,47 @@ class _Line:
         return str(int(self))
 
 
-def _line_blocks(unit: Unit, block_bytes: int) -> Iterator[tuple[int, bytes]]:
+def _line_blocks(unit: Unit, block_bytes: int) -> Iterator[tuple[int, bytes | memoryview]]:
     """Blocks of whole lines of a JSONL file (the last line may lack its newline), with the byte offset of
-    each block's start. A unit's byte range holds the lines that start inside it."""
+    each block's start; without copies (a block is a view of what was read; the file is read again from the
+    start of the line a block cut). A unit's byte range holds the lines that start inside it."""
     with unit.path.open("rb") as f:
         pos = unit.start
         if pos > 0:  # the first line starting at or after `start`
             f.seek(pos - 1)
             if f.read(1) != b"\n":
-                skipped = f.readline()
-                pos += len(skipped)
-        else:
-            f.seek(0)
+                pos += len(f.readline())
+        f.seek(pos)
         stop = unit.stop
-        rest = b""
+        size = block_bytes
         while stop is None or pos < stop:
-            chunk = f.read(block_bytes)
+            chunk = f.read(size)
             if not chunk:
-                if rest:
-                    yield pos, rest
                 return
-            buf = rest + chunk
-            end = len(buf)
-            if stop is not None and pos + end >= stop:  # lines starting before `stop`, the last one whole
-                nl = buf.find(b"\n", max(stop - pos - 1, 0))
-                while nl < 0:
-                    more = f.read(block_bytes)
-                    if not more:
-                        yield pos, buf
-                        return
-                    buf += more
-                    nl = buf.find(b"\n", max(stop - pos - 1, 0))
-                yield pos, buf[: nl + 1]
+            if stop is not None and pos + len(chunk) >= stop:  # the lines that start before `stop`, the last whole
+                nl = chunk.find(b"\n", max(stop - pos - 1, 0))
+                if nl < 0 and len(chunk) == size:
+                    f.seek(pos)
+                    size *= 2
+                    continue
+                yield pos, memoryview(chunk)[: nl + 1] if nl >= 0 else chunk
                 return
-            cut = buf.rfind(b"\n")
-            if cut < 0:  # one line longer than a block: read on
-                rest = buf
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                if len(chunk) < size:  # the file's last line, without a newline
+                    yield pos, chunk
+                    return
+                f.seek(pos)  # one line longer than a block: read it whole
+                size *= 2
                 continue
-            yield pos, buf[: cut + 1]
+            yield pos, memoryview(chunk)[: cut + 1] if cut + 1 < len(chunk) else chunk
             pos += cut + 1
-            rest = buf[cut + 1:]
+            if cut + 1 < len(chunk):
+                f.seek(pos)
+            size = block_bytes
+
+
+_NONBLANK = re.compile(rb"\S")
 
 
 class _Int(str):
@@ -675,7 +676,7 @@ def _restore_row(row: dict, text: Sequence[str]) -> dict:
     return out
 
 
-def _parse_jsonl(p: Path, block: bytes, line: _Line, text: Sequence[str]) -> pa.Table:
+def _parse_jsonl(p: Path, block: bytes | memoryview, line: _Line, text: Sequence[str]) -> pa.Table:
     """A block of JSONL lines as a table: pyarrow's reader (text columns read as strings), or a line by line
     parse where pyarrow refuses the block, which names the bad line or returns the exact table (numbers in
     text columns)."""
@@ -713,10 +714,11 @@ def _parse_jsonl(p: Path, block: bytes, line: _Line, text: Sequence[str]) -> pa.
     return _parse_jsonl_python(p, block, line, text)
 
 
-def _absent(block: bytes, name: str) -> bool:
+def _absent(block: bytes | memoryview, name: str) -> bool:
     """Whether no line of the block has the key ``name`` (the key's text appears nowhere, or a parse of the
     lines that hold it finds it in none)."""
     key = json.dumps(name).encode()
+    block = bytes(block)
     if key not in block:
         return True
     for raw in block.split(b"\n"):
@@ -730,9 +732,10 @@ def _absent(block: bytes, name: str) -> bool:
     return True
 
 
-def _parse_jsonl_python(p: Path, block: bytes, line: _Line, text: Sequence[str]) -> pa.Table:
+def _parse_jsonl_python(p: Path, block: bytes | memoryview, line: _Line, text: Sequence[str]) -> pa.Table:
     import pyarrow as pa
 
+    block = bytes(block)
     rows: list[dict] = []
     lines: list[int] = []
     first = int(line)
