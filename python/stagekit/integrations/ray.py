@@ -66,7 +66,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RayEngine", "cft_records", "collect", "collect_pass_rates", "dataset", "generate", "init", "map_groups", "map_rows", "pass_rates",
-    "persistent_failures", "plan", "score", "select_bridge", "split_stages", "sum_counts", "zero_reward_groups",
+    "persistent_failures", "plan", "plan_source", "score", "select_bridge", "split_stages", "sum_counts",
+    "zero_reward_groups",
 ]
 
 #: Rows per block when a table is handed to Ray (and at least two blocks per CPU).
@@ -459,6 +460,107 @@ def plan(
     return {"rollouts": collect(scored, sort_by=c.problem_id), "stats": stats, **sets}
 
 
+# ------------------------------------------------------------------------------------------------ files on disk
+
+#: Bytes of input per Ray task of :func:`plan_source` (at least four tasks per CPU where the input allows).
+UNIT_BYTES = 256 << 20
+
+
+def _plan_unit(unit: Any, index: int, text: tuple[str, ...], batch_rows: int | None, config: PlanConfig,
+               out: str | None) -> dict[str, Any]:
+    """One Ray task of :func:`plan_source`: a piece of the input read in batches, each scored and written to
+    Parquet parts in ``out`` (``part-<index>-<i>``), its per-problem counts summed. Returns only the counts
+    (Arrow IPC bytes) and the parts' records: never a completion."""
+    from stagekit.rundir import PartFiles
+    from stagekit.stagesets import PlanCounts, score_batch
+    from stagekit.stream import Source
+
+    src = Source(unit.path, text=text, batch_rows=batch_rows)
+    counts = PlanCounts(config)
+    files = PartFiles(Path(out), prefix=f"part-{index:05d}-") if out else None
+    try:
+        for batch in src.batches([unit]):
+            scored = score_batch(batch, config, threads=config.threads or 1)
+            counts.add(scored, src.position)
+            if files is not None:
+                files.write(scored)
+        parts = files.close() if files is not None else []
+    except BaseException:
+        if files is not None:
+            files.abort()
+        raise
+    sink = pa.BufferOutputStream()
+    if counts.parts:
+        total = counts.total()
+        with pa.ipc.new_stream(sink, total.schema) as w:
+            w.write_table(total)
+    return {"rows": counts.rows, "counts": sink.getvalue().to_pybytes(), "parts": parts}
+
+
+def _input_error(e: BaseException) -> InputError | None:
+    """The :class:`InputError` a Ray task raised (Ray wraps it), if that is what failed."""
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, InputError):
+            return InputError(str(x).splitlines()[-1] if "\n" in str(x) else str(x))
+        stack.extend([getattr(x, "cause", None), x.__cause__, x.__context__])
+    return None
+
+
+def plan_source(source: Any, config: PlanConfig = PlanConfig(), problems: Any = None, *, out: Any = None,
+                address: str | None = None, num_cpus: float | None = None,
+                unit_bytes: int | None = None) -> dict[str, pa.Table]:
+    """``stats`` and the stage sets of rollouts on disk (a :class:`stagekit.stream.Source`), computed on Ray
+    without collecting the rollouts: the input is cut into pieces (files, byte ranges of JSONL files,
+    row groups of Parquet files; about ``unit_bytes`` each, at least four per CPU where possible), each read,
+    scored and written as Parquet parts by a Ray task into ``out``'s directory (a
+    :class:`stagekit.rundir.PartsWriter`, on storage the workers share; None: not written), and only each
+    piece's per-problem counts and its parts' records (name, rows, size, sha256) come back to the driver,
+    which sums the counts and makes the stats and sets with the local code. The same tables as the local
+    engine's. :attr:`fetched` holds the bytes the driver received from the tasks."""
+    ray = _ray()
+    init(address, num_cpus)
+    from stagekit.stagesets import PlanCounts, finish_plan
+
+    cpus = _cpus()
+    size = source.size
+    target = unit_bytes or max(8 << 20, min(UNIT_BYTES, size // (4 * cpus) + 1))
+    units = source.units(target_bytes=target)
+    task = ray.remote(num_cpus=1)(_plan_unit)
+    where = None if out is None else str(out.tmp)
+    refs = [task.remote(u, i, source.text, source.batch_rows, config, where) for i, u in enumerate(units)]
+    counts = PlanCounts(config)
+    fetched = 0
+    by_ref = {r: i for i, r in enumerate(refs)}
+    results: dict[int, dict[str, Any]] = {}
+    pending = list(refs)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            res = ray.get(done[0])
+            fetched += len(res["counts"]) + sum(len(n) + 24 for n, *_ in res["parts"])
+            results[by_ref[done[0]]] = res
+            if res["counts"]:
+                counts.add_counts(pa.ipc.open_stream(res["counts"]).read_all(), str(units[by_ref[done[0]]].path))
+                counts.rows += res["rows"]
+    except Exception as e:
+        for r in pending:
+            ray.cancel(r, force=True)
+        err = _input_error(e)
+        if err is not None:
+            raise err from None
+        raise
+    plan_source.fetched = fetched  # type: ignore[attr-defined]
+    if out is not None:
+        out.add([p for i in sorted(results) for p in results[i]["parts"]])
+    return finish_plan(counts.total(), config, None if problems is None else as_table(problems, "plan"))
+
+
 class RayEngine:
     """The Ray engine (``--engine ray``; see :mod:`stagekit.engine`): :func:`plan` on a local Ray cluster, or
     the one at ``address``, started on first use; with ``actors``, sampling in a pool of that many Ray
@@ -476,6 +578,10 @@ class RayEngine:
 
     def plan(self, rollouts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
         return plan(rollouts, config, problems, address=self.address)
+
+    def plan_source(self, rollouts: Any, config: PlanConfig, problems: pa.Table | None = None, *,
+                    out: Any = None) -> dict[str, pa.Table]:
+        return plan_source(rollouts, config, problems, out=out, address=self.address)
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
                  order: Iterable[str] = ("problem_id", "sample"), show_progress: bool = True,
