@@ -305,7 +305,7 @@ def test_plan_source_writes_from_the_workers_and_the_driver_gets_counts_only(tmp
 
     from stagekit.engine import LocalEngine
     from stagekit.rundir import RunDir
-    from stagekit.stream import Source
+    from stagekit.io import Source
 
     d = tmp_path_factory.mktemp("src")
     path = d / f"r{fmt}"
@@ -334,7 +334,7 @@ def test_plan_source_writes_from_the_workers_and_the_driver_gets_counts_only(tmp
 def test_plan_source_names_a_bad_line_from_a_worker(tmp_path):
     import random
 
-    from stagekit.stream import Source
+    from stagekit.io import Source
 
     path = tmp_path / "r.jsonl"
     _rollouts_file(path, 200, 4, random.Random(0), chars=200)

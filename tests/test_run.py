@@ -23,7 +23,7 @@ from stagekit.engine import LocalEngine
 from stagekit.inputs import Inputs
 from stagekit.io import InputError
 from stagekit.rundir import RunDir
-from stagekit.stream import read_table
+from stagekit.io import read_table
 from stagekit.ladder import make_ladder
 from stagekit.runner import Runner, step
 

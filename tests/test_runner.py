@@ -28,7 +28,7 @@ from stagekit.config import NOT_AFFECTING, STRUCTURE, RunConfig
 from stagekit.engine import LocalEngine
 from stagekit.inputs import PROBLEMS
 from stagekit.io import InputError, atomic_write
-from stagekit.stream import write_table
+from stagekit.io import write_table
 from stagekit.ladder import make_ladder
 from stagekit.rundir import (
     SCHEMA_VERSION, CorruptOutput, Manifest, RunDir, RunDirBusy, StepRecord, read_manifest, write_manifest,

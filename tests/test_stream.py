@@ -21,7 +21,7 @@ import stagekit as sk
 from stagekit.cli import main
 from stagekit.io import InputError
 from stagekit.stagesets import PlanConfig, plan_batches, plan_tables
-from stagekit.stream import Source, read_table, write_batches
+from stagekit.io import Source, read_table, write_batches
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                              HealthCheck.too_slow])

@@ -26,7 +26,7 @@ def _text_column(schema: Any, column: str, name: str) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from stagekit.stream import Source, output_format
+    from stagekit.io import Source, output_format
 
     if args.output:
         output_format(args.output)
@@ -49,7 +49,7 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
     import pyarrow as pa
 
     import stagekit as sk
-    from stagekit.stream import output_schema, write_batches
+    from stagekit.io import output_schema, write_batches
 
     text = (args.completion, args.gold)
     if src.is_empty():

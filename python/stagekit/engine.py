@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from stagekit.rundir import PartsWriter
     from stagekit.stagesets import PlanConfig
-    from stagekit.stream import Source
+    from stagekit.io import Source
 
 __all__ = ["ENGINES", "Engine", "LocalEngine", "get_engine"]
 

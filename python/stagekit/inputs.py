@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from stagekit.io import InputError, sha256_path
 from stagekit.runner import source, stable_hash, table_hash
-from stagekit.stream import Source, read_table
+from stagekit.io import Source, read_table
 
 __all__ = ["INPUT_READS", "PROBLEMS", "PROBLEM_COLUMNS", "GivenRollouts", "Inputs", "load_problems", "load_rollouts"]
 

@@ -23,7 +23,7 @@ from stagekit.report import histogram, write_report
 from stagekit.rundir import Manifest, RunDir, package_versions, summarize_round
 from stagekit.runner import Log, Runner, StepContext, config_json, step
 from stagekit.stagesets import STAGE_TABLES, PlanConfig, stage_sets
-from stagekit.stream import read_table
+from stagekit.io import read_table
 
 __all__ = ["PLAN_STEP", "STAGE_TABLES", "InputError", "PlanConfig", "RunDir", "histogram", "plan", "plan_files",
            "read_problems", "stage_sets"]
@@ -45,7 +45,7 @@ def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Tab
 @step("plan", reads=("completion", "answer", "problem_id", "scheme", "keep_all_correct", "k", "problem_columns", "extra"),
       takes=("rollouts", "problems"), writes=STAGE_TABLES, version=2)
 def PLAN_STEP(ctx: StepContext) -> None:
-    """``stagekit plan``'s one step: the rollouts (a :class:`~stagekit.stream.Source`) read in batches,
+    """``stagekit plan``'s one step: the rollouts (a :class:`~stagekit.io.Source`) read in batches,
     scored and written in parts, and the stats and stage sets, on the engine."""
     assert ctx.engine is not None
     problems = ctx.value("problems") if ctx.has("problems") else None
@@ -90,11 +90,11 @@ def plan_files(
     batch_rows: int | None = None,
 ) -> Manifest:
     """``stagekit plan``: read rollouts (a file, or a directory or glob of parts) in batches of ``batch_rows``
-    rows (default: about :data:`stagekit.stream.BATCH_BYTES`) and optionally problems, plan on ``engine``
+    rows (default: about :data:`stagekit.io.BATCH_BYTES`) and optionally problems, plan on ``engine``
     (default: this process), write the run directory ``out`` (refused when it is not empty and not a
     ``stagekit plan`` directory), its manifest and (``report``) ``report.html``, all while holding the
     directory's lock; returns the manifest. Memory is bounded by the batch and the per-problem stats."""
-    from stagekit.stream import Source
+    from stagekit.io import Source
 
     rp = Path(rollouts_path)
     src = Source(rp, text=(config.completion, config.answer), batch_rows=batch_rows)

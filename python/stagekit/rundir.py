@@ -477,8 +477,8 @@ class RunDir:
         return None
 
     def open_table(self, out: Output, **options: Any) -> Any:
-        """A :class:`stagekit.stream.Source` over a recorded table (``options`` are its)."""
-        from stagekit.stream import Source
+        """A :class:`stagekit.io.Source` over a recorded table (``options`` are its)."""
+        from stagekit.io import Source
 
         return Source(self.path / out.path, **options)
 

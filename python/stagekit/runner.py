@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from stagekit.engine import Engine
-    from stagekit.stream import Source
+    from stagekit.io import Source
 
 __all__ = [
     "ConfigView", "Done", "Log", "Ref", "Runner", "Source", "Step", "StepContext", "UndeclaredRead", "Value", "field_names",
@@ -339,8 +339,8 @@ class StepContext:
 
     def source(self, table: str, **options: Any) -> Source:
         """A table written by one of the step's input steps, to read in batches
-        (:class:`stagekit.stream.Source`; ``options`` are its), checked against its record's sha256 first."""
-        from stagekit.stream import Source
+        (:class:`stagekit.io.Source`; ``options`` are its), checked against its record's sha256 first."""
+        from stagekit.io import Source
 
         _, out = self._checked(table)
         return Source(self.dir.path / out.path, **options)

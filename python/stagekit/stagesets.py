@@ -181,7 +181,7 @@ def finish_plan(counts: pa.Table, config: PlanConfig, problems: pa.Table | None 
 def plan_batches(batches: Iterable[pa.RecordBatch], config: PlanConfig = PlanConfig(), problems: pa.Table | None = None,
                  *, write: Callable[[pa.RecordBatch], object] | None = None,
                  where: Callable[[], str] | None = None) -> dict[str, pa.Table]:
-    """:func:`plan_tables` over rollouts that come batch by batch (a :class:`stagekit.stream.Source`): each
+    """:func:`plan_tables` over rollouts that come batch by batch (a :class:`stagekit.io.Source`): each
     batch is scored, counted and handed to ``write`` (the scored rollouts, in order); only per-problem counts
     are kept. Returns ``stats`` and the stage sets, equal to :func:`plan_tables`' for the concatenated
     batches."""

@@ -473,7 +473,7 @@ def _plan_unit(unit: Any, index: int, text: tuple[str, ...], batch_rows: int | N
     (Arrow IPC bytes) and the parts' records: never a completion."""
     from stagekit.rundir import PartFiles
     from stagekit.stagesets import PlanCounts, score_batch
-    from stagekit.stream import Source
+    from stagekit.io import Source
 
     src = Source(unit.path, text=text, batch_rows=batch_rows)
     counts = PlanCounts(config)
@@ -515,7 +515,7 @@ def _input_error(e: BaseException) -> InputError | None:
 def plan_source(source: Any, config: PlanConfig = PlanConfig(), problems: Any = None, *, out: Any = None,
                 address: str | None = None, num_cpus: float | None = None,
                 unit_bytes: int | None = None) -> dict[str, pa.Table]:
-    """``stats`` and the stage sets of rollouts on disk (a :class:`stagekit.stream.Source`), computed on Ray
+    """``stats`` and the stage sets of rollouts on disk (a :class:`stagekit.io.Source`), computed on Ray
     without collecting the rollouts: the input is cut into pieces (files, byte ranges of JSONL files,
     row groups of Parquet files; about ``unit_bytes`` each, at least four per CPU where possible), each read,
     scored and written as Parquet parts by a Ray task into ``out``'s directory (a
