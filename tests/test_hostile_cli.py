@@ -189,14 +189,17 @@ def _commands(f: Path, tmp: Path) -> dict[str, list[str]]:
         "run --rollouts": ["run", "--no-train", "--no-progress", "--rollouts", str(f), "--out", str(out)],
         "run --problems": ["run", "--no-train", "--no-progress", "--rollouts", str(good), "--problems", str(f),
                            "--out", str(out)],
+        "eval --data": ["eval", "--data", str(f), "--prompt-column", "prompt", "--answer-column", "answer",
+                        "--id-column", "problem_id", "--k", "1", "--no-progress", "--model", "stand-in", "--out", str(out)],
     }
 
 
-@pytest.mark.parametrize("command", ["verify", "verify -o", "plan", "plan --problems", "run --rollouts", "run --problems"])
+@pytest.mark.parametrize("command", ["verify", "verify -o", "plan", "plan --problems", "run --rollouts", "run --problems",
+                                     "eval --data"])
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_files(tmp_path, case, command):
     name, build, code, fragments, problems_code = BAD_INPUTS[case]
-    is_problems = command.endswith("--problems")
+    is_problems = command.endswith(("--problems", "--data"))
     if is_problems and problems_code is not None:
         code = problems_code
     rows = PROBLEMS if is_problems else GOOD

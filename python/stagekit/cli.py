@@ -182,7 +182,10 @@ def _eval_benchmarks(args: argparse.Namespace) -> list:
     mapped = any(x is not None for x in (args.prompt_column, args.answer_column, args.id_column))
     data = Path(args.data) if args.data else None
     if not names:
-        if data is None or data.is_dir():
+        if data is not None and data.is_dir():
+            raise InputError(f"--data {data} is a directory: name the benchmarks whose files it holds (built in: "
+                             + ", ".join(BENCHMARKS) + "), or give your own file with --data FILE")
+        if data is None:
             raise InputError("name the benchmarks to evaluate (built in: " + ", ".join(BENCHMARKS)
                              + "; or all), or give your own file with --data FILE")
         bench = user_benchmark(args.name or data.stem, template=args.template)

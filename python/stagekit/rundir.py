@@ -399,6 +399,24 @@ class RunDir:
             raise
         return w.install()
 
+    def write_batches(self, round_: int | None, name: str, batches: Iterable[pa.RecordBatch]) -> Output:
+        """Write a table in one piece from a stream of record batches (one row group each; columns of later
+        batches conformed to the first's, see :func:`stagekit.io.write_batches`) and describe it."""
+        from stagekit.io import write_batches
+
+        rows = 0
+
+        def counted() -> Iterable[pa.RecordBatch]:
+            nonlocal rows
+            for b in batches:
+                rows += b.num_rows
+                yield b
+
+        p = self.table_path(round_, name)
+        w = write_batches(p, counted())
+        _remove(self.parts_path(round_, name))
+        return Output(self.rel(p), "table", rows, w.size, w.sha256)
+
     def parts_writer(self, round_: int | None, name: str) -> PartsWriter:
         """A writer of the table ``name`` in parts (see :class:`PartsWriter`)."""
         return PartsWriter(self, self.parts_path(round_, name), self.table_path(round_, name))

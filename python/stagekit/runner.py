@@ -356,6 +356,12 @@ class StepContext:
         self._check_write(name, "table")
         self.written[name] = self.dir.write_table(self.round, name, table)
 
+    def write_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> None:
+        """Write one of the step's tables in one piece (``round-<r>/<name>.parquet``) from a stream of record
+        batches, without holding the table (an error while the batches are made leaves no file)."""
+        self._check_write(name, "table")
+        self.written[name] = self.dir.write_batches(self.round, name, batches)
+
     def write_parts(self, name: str, tables: Iterable[pa.Table | pa.RecordBatch]) -> None:
         """Write one of the step's tables in parts (``round-<r>/<name>/part-<i>.parquet``), one per item."""
         self._check_write(name, "table")
