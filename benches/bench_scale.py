@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             size = data.stat().st_size
             runs: dict[str, dict[str, Any]] = {}
             print(f"[{fmt_rows(n)}] input {fmt_bytes(size)} written in {gen_s:.0f} s", file=sys.stderr, flush=True)
-            if n * IN_MEMORY_BYTES_PER_ROW < 0.6 * info["memory_gb"] * 2**30 and "local" in engines:
+            if n * IN_MEMORY_BYTES_PER_ROW < 0.3 * info["memory_gb"] * 2**30 and "local" in engines:
                 runs["in-memory verify"] = run([py, "-c", IN_MEMORY, str(data)])
             if "local" in engines:
                 runs["verify"] = run([py, "-m", "stagekit", "verify", str(data)])

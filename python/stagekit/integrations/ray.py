@@ -33,6 +33,10 @@ How each kind of transform is distributed:
   (``ray.data.ActorPoolStrategy``) whose actors ask for a fraction of a CPU (``num_cpus=0.5``), so that
   the read and map tasks feeding them still get scheduled on a small machine.
 
+**Files on disk** (what ``stagekit plan --engine ray`` and ``stagekit run --engine ray`` plan from):
+:func:`plan_source` cuts them into pieces read, scored and written as Parquet parts by Ray tasks; only
+per-problem counts and the parts' records come back to the driver, never a completion.
+
 Results equal the local ones up to row order. Where a local transform depends on the order of rows
 *within* a group (the order of ``zero_reward_groups``' ``completions`` lists, the first value of a kept
 column, ``select_bridge``'s choice among equally short continuations, which reference a problem's
@@ -439,7 +443,8 @@ def plan(
     summed on the driver, no shuffle), since the stats (one row per problem) come to the driver anyway,
     where binning, the split and the join with ``problems`` run with the local code
     (``stagekit.stagesets.stage_sets``). The scored
-    rollouts are collected to the driver too: its memory bounds the input size.
+    rollouts are collected to the driver too: its memory bounds the input size (for files on disk,
+    :func:`plan_source` collects nothing but counts).
     """
     from stagekit import transforms as T
 
