@@ -2,8 +2,8 @@
 
 use crate::answer::{choice_letter, parse_normalized, single_choice, Answer};
 use crate::expr::PResult;
-use crate::equiv::{equivalent, Decision, Options};
-use crate::extract::{extract_answer_with, extract_gold, MAX_ANSWER_BYTES};
+use crate::equiv::{self, Decision, Options};
+use crate::extract::{extract_capped, extract_gold, extract_gold_capped, MAX_ANSWER_BYTES};
 use crate::guard;
 use crate::normalize::normalize_text;
 use rayon::prelude::*;
@@ -84,7 +84,7 @@ pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
 /// normalised and (when first needed) parsed. The `k` samples of a problem share one in a batch.
 struct Gold {
     answer: String,
-    /// Extracting the answer reached the depth limit.
+    /// Extracting the answer reached the depth limit, or the answer is longer than [`MAX_ANSWER_BYTES`].
     too_deep: bool,
     /// Made when a completion first has an answer to compare.
     prepared: OnceLock<GoldAnswer>,
@@ -92,14 +92,18 @@ struct Gold {
 
 impl Gold {
     fn new(gold: &str) -> Gold {
-        let (answer, too_deep) = guard::watch(|| extract_gold(gold));
-        Gold { answer, too_deep, prepared: OnceLock::new() }
+        let ((answer, over_cap), too_deep) = guard::watch(|| extract_gold_capped(gold));
+        Gold { answer, too_deep: too_deep || over_cap, prepared: OnceLock::new() }
     }
 
     fn check(&self, completion: &str, opts: &Options) -> Verdict {
-        let (pred, too_deep) = guard::watch(|| extract_answer_with(completion, opts.require_marker));
+        let (extracted, too_deep) = guard::watch(|| extract_capped(completion, opts.require_marker));
+        // An answer over the cap was cut: it is never compared by its first 8 KiB.
+        let over_cap = extracted.as_ref().is_some_and(|(_, over)| *over);
+        let pred = extracted.map(|(p, _)| p);
         let status = match &pred {
             None => Status::NoAnswer,
+            Some(_) if over_cap => Status::Unparseable,
             Some(p) => self.prepared.get_or_init(|| GoldAnswer::new(&self.answer)).compare(p, opts),
         };
         let status = if too_deep || self.too_deep { Status::Unparseable } else { status };
@@ -193,7 +197,7 @@ fn decide(np: &str, ng: &str, gold_a: &Answer, opts: &Options) -> Status {
             return Status::Correct;
         }
     }
-    match equivalent(&pred_a, gold_a, opts) {
+    match equiv::decide(&pred_a, gold_a, opts) {
         Decision::Equal => Status::Correct,
         Decision::NotEqual => Status::Incorrect,
         Decision::Unknown => Status::Unparseable,
