@@ -188,7 +188,8 @@ fn ordinal(s: &str) -> Option<String> {
     let t = s.trim();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).filter(|&p| p > 0)?;
     let (num, rest) = t.split_at(digits_end);
-    let rest: String = rest.chars().filter(|c| !matches!(c, ' ' | '^' | '{' | '}')).collect();
+    let rest: String = rest.chars().filter(|c| !matches!(c, '^' | '{' | '}')).collect();
+    let rest = rest.trim();
     matches!(rest.to_ascii_lowercase().as_str(), "st" | "nd" | "rd" | "th").then(|| num.to_string())
 }
 
@@ -351,21 +352,32 @@ fn is_unit_exponent(e: &str) -> bool {
     !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
 }
 
-/// One part of a plain-text unit: a known unit symbol or a word of four or more letters.
+/// One part of a plain-text unit: a known unit symbol, a word of four or more letters (`apples`), or a
+/// word of three with a vowel (`men`, `cds`) that is not a product of variables (`abc`, `xyz`).
 fn is_unit_token(t: &str) -> bool {
-    is_unit_symbol(t) || (t.chars().count() >= 4 && t.chars().all(|c| c.is_alphabetic()))
+    let n = t.chars().count();
+    let word = t.chars().all(|c| c.is_alphabetic());
+    is_unit_symbol(t)
+        || (word && n >= 4)
+        || (word
+            && n == 3
+            && t.chars().any(|c| "aeiouAEIOU".contains(c))
+            && !matches!(t, "abc" | "xyz" | "pqr" | "uvw" | "rst" | "ijk" | "abd" | "acd" | "bcd" | "ace" | "xyt" | "uvt"))
 }
 
 /// Unit symbols and short unit words a number may be followed by.
 fn is_unit_symbol(t: &str) -> bool {
     const UNITS: &[&str] = &[
-        "m", "cm", "mm", "km", "nm", "um", "μm", "µm", "pm", "s", "ms", "us", "μs", "ns", "sec", "secs", "min", "mins", "h", "hr",
-        "hrs", "day", "days", "wk", "yr", "yrs", "g", "kg", "mg", "t", "l", "L", "ml", "mL", "cl", "dl", "cc", "N", "kN", "J",
-        "kJ", "MJ", "W", "kW", "MW", "V", "kV", "mV", "A", "mA", "K", "Pa", "kPa", "MPa", "atm", "bar", "Hz", "kHz", "MHz", "GHz",
-        "eV", "keV", "MeV", "GeV", "mol", "cal", "kcal", "ft", "yd", "mi", "mph", "kph", "kmh", "lb", "lbs", "oz", "gal", "qt",
-        "pt", "sq", "cu", "deg", "rad", "sr", "Ω", "\u{2126}", "ohm", "ohms", "Å", "\u{212B}", "pc", "kpc", "Mpc", "ly", "au", "AU", "dB", "rpm", "ppm",
-        "C", "F", "T", "Wb", "lm", "lx", "Bq", "Gy", "Sv", "kWh", "Wh", "psi", "cd", "ha", "acre", "mpg", "USD", "EUR",
-        "cents", "cent", "dollars", "dollar", "units", "unit", "km²", "m²", "cm²", "m³", "cm³",
+        // Length, time, mass, volume (one-letter symbols count only inside a unit phrase or a compound).
+        "m", "cm", "mm", "km", "nm", "μm", "µm", "s", "ms", "μs", "ns", "sec", "secs", "min", "mins", "h", "hr", "hrs",
+        "day", "days", "wk", "yr", "yrs", "g", "kg", "mg", "t", "l", "L", "ml", "mL", "cc",
+        // Mechanics, electricity, energy.
+        "N", "kN", "J", "kJ", "MJ", "W", "kW", "MW", "V", "kV", "mV", "A", "mA", "K", "Pa", "kPa", "MPa", "atm", "bar", "Hz",
+        "kHz", "MHz", "GHz", "eV", "keV", "MeV", "GeV", "mol", "cal", "kcal", "kWh", "psi", "dB", "rpm", "ppm",
+        // Customary units and currencies.
+        "ft", "yd", "mi", "mph", "kph", "kmh", "lb", "lbs", "oz", "gal", "sq", "acre", "mpg", "USD", "EUR",
+        // Angles, astronomy, symbols no variable is named by.
+        "deg", "rad", "Ω", "\u{2126}", "ohm", "ohms", "Å", "\u{212B}", "kpc", "Mpc", "AU", "km²", "m²", "cm²", "m³", "cm³",
     ];
     UNITS.contains(&t)
 }
@@ -377,7 +389,9 @@ fn strip_thousands(s: &str) -> String {
     let int_part = body.split('.').next().unwrap_or("");
     let groups: Vec<&str> = int_part.split(',').collect();
     let frac_ok = body.split('.').nth(1).is_none_or(|f| f.chars().all(|c| c.is_ascii_digit()));
+    // `0,500` is no thousands-separated number (a decimal comma, which is never read as one).
     if groups.len() >= 2
+        && !groups[0].starts_with('0')
         && frac_ok
         && body.matches('.').count() <= 1
         && (1..=3).contains(&groups[0].len())
@@ -861,8 +875,9 @@ fn name_inner(toks: &[Tok]) -> Option<String> {
                     && matches!(&toks[i - 1], Tok::Id(_) | Tok::Op(b'\'') | Tok::Cmd(_) | Tok::Close(_))
                     && *o != b'{';
                 if !applied {
-                    // A group of its own (`\frac{a}{b}`, `(AB)^2`) must be a name itself.
+                    // A group of its own (`\frac{a}{b}`, `\sqrt{x}`, `(AB)^2`) must be a name itself.
                     name_of(&toks[i + 1..close])?;
+                    has_name = true;
                 }
                 i = close;
             }

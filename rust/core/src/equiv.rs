@@ -119,8 +119,16 @@ fn decide_named(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
     }
     let (pv, gv) = (answer_vars(pred), answer_vars(gold));
     let only = |a: &[Box<str>], b: &[Box<str>]| a.iter().filter(|v| !b.contains(v)).cloned().collect::<Vec<_>>();
+    // Only a constant of a family: the answers share a variable it multiplies or shifts (`C = 5` against
+    // `c = 5` names two quantities, say an angle and a side, not one constant twice).
+    let shared = pv.iter().any(|v| gv.contains(v));
     if let ([p], [g]) = (only(&pv, &gv).as_slice(), only(&gv, &pv).as_slice()) {
-        if ARBITRARY_CONSTANTS.contains(&&**p) && ARBITRARY_CONSTANTS.contains(&&**g) {
+        if shared
+            && ARBITRARY_CONSTANTS.contains(&&**p)
+            && ARBITRARY_CONSTANTS.contains(&&**g)
+            && affine_answer(pred, p)
+            && affine_answer(gold, g)
+        {
             let (p, g) = (p.clone(), g.clone());
             let renamed = map_answer(pred, &|e: &Expr| match e {
                 Expr::Var(v) if *v == p => Some(Expr::Var(g.clone())),
@@ -132,6 +140,42 @@ fn decide_named(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
         }
     }
     d
+}
+
+/// Every expression of the answer is affine in the variable `c`, as an arbitrary constant of a general
+/// solution is: a term of a sum (`f + C`), or a factor of a term (`C f`, `-\frac{C f}{2}`), never raised
+/// to a power or inside a function (`C^2`, `e^{C}`: there it would name some other quantity).
+fn affine_answer(a: &Answer, c: &str) -> bool {
+    let mut exprs = Vec::new();
+    answer_exprs(a, &mut exprs);
+    exprs.iter().all(|e| affine(e, c))
+}
+
+fn affine(e: &Expr, c: &str) -> bool {
+    crate::guard::recurse(|| affine_inner(e, c)).unwrap_or(false)
+}
+
+fn mentions(e: &Expr, c: &str) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, Expr::Var(n) if &**n == c));
+    found
+}
+
+fn affine_inner(e: &Expr, c: &str) -> bool {
+    if !mentions(e, c) {
+        return true;
+    }
+    match e {
+        Expr::Var(_) => true,
+        Expr::Neg(a) => affine(a, c),
+        Expr::Add(items) => items.iter().all(|x| affine(x, c)),
+        Expr::Mul(items) => {
+            let with: Vec<&Expr> = items.iter().filter(|x| mentions(x, c)).collect();
+            matches!(with.as_slice(), [one] if affine(one, c))
+        }
+        Expr::Div(a, b) => !mentions(b, c) && affine(a, c),
+        _ => false,
+    }
 }
 
 /// Every expression of an answer.
@@ -249,9 +293,10 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
             }
             proportional(&diff(pl, pr), &diff(gl, gr), opts)
         }
-        (Scalar(p), List(_)) if p.has_pm() => equivalent(&List(pm_list(p)), gold, opts),
-        (Equation { rhs, named: Some(_), .. }, List(_)) if rhs.has_pm() => equivalent(&List(pm_list(rhs)), gold, opts),
-        (List(_), Scalar(g)) if g.has_pm() => equivalent(pred, &List(pm_list(g)), opts),
+        (Scalar(p), List(_) | Set(_)) if p.has_pm() => equivalent(&List(pm_list(p)), gold, opts),
+        (List(_) | Set(_), Scalar(g)) if g.has_pm() => equivalent(pred, &List(pm_list(g)), opts),
+        (Set(_), Equation { rhs, named: Some(_), .. }) if rhs.has_pm() => equivalent(pred, &List(pm_list(rhs)), opts),
+        (Equation { rhs, named: Some(_), .. }, List(_) | Set(_)) if rhs.has_pm() => equivalent(&List(pm_list(rhs)), gold, opts),
         (Relation { rel: r1, expr: e1 }, Relation { rel: r2, expr: e2 }) => {
             if r1 != r2 {
                 return NotEqual;

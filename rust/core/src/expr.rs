@@ -439,7 +439,8 @@ pub fn tokenize(s: &str) -> PResult<Vec<Tok>> {
                     i += 1;
                 }
                 let w = &s[start..i];
-                let call = b.get(i) == Some(&b'(');
+                // `gcd(4, 6)`, also `\mathrm{lcm} (4, 6)` once unwrapped.
+                let call = s[i..].trim_start().starts_with('(');
                 if (call && (multi_of(w).is_some() || matches!(w, "floor" | "ceil")))
                     || matches!(w, "arcsinh" | "asinh" | "arccosh" | "acosh" | "arctanh" | "atanh")
                 {

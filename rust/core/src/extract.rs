@@ -720,7 +720,7 @@ fn cut_at_prose_clause(s: &str) -> &str {
                 if word.len() >= 3 && !matches!(word.to_ascii_lowercase().as_str(), "and" | "or") {
                     // `(B) 24, although (C) is close`: an answer naming two options commits to neither,
                     // so the option it names later stays in (and the choice is then no choice).
-                    if opens_with_option(&s[..i]) && names_option(&s[i..]) {
+                    if opens_with_option(&s[..i]) && names_option(&s[i..]) && !word.eq_ignore_ascii_case("not") {
                         return s;
                     }
                     return s[..i].trim_end();
