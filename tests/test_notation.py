@@ -177,6 +177,12 @@ def _names(rng: random.Random, n: int) -> list[Case]:
         sol = solve(v)
         if sol is not None and sympy.simplify(sympy.sympify(sol) - v) != 0:
             _pairs("names", "relation to solve", [f"{lhs} = {f}" for f in forms[:2]], forms, False, out)
+    # A power or function of a name with a right side in variables is a curve, not a named value.
+    for _ in range(n // 4):
+        k, m = rng.randint(2, 9), rng.randint(-9, 9)
+        curve = rng.choice(["y^2", "\\sin y", "|y|", "y^{3}", "\\sqrt{y}", "\\tan y"])
+        rhs = [_lin(k, m), f"{m} + {k}x" if m else f"{k}x"]
+        _pairs("names", "curve", [f"{curve} = {r}" for r in rhs], rhs, False, out)
     # Tuples and ratios of names.
     for _ in range(n // 4):
         a, b = rng.randint(-9, 20), rng.randint(-9, 20)
@@ -689,6 +695,8 @@ ISSUE_EXAMPLES = [
     ("7:32", "S_{MBCN}:S=7:32", "correct"),
     ("x = 3", "3", "correct"),
     ("2x+1=5", "5", "incorrect"),
+    ("4x", "y^2 = 4x", "incorrect"),
+    ("2x + 1", "y = 2x + 1", "correct"),
     ("BC=19", "\\sqrt{19}", "incorrect"),
     ("x = 2\\sqrt{2} \\approx 2.83", "2\\sqrt2", "correct"),
     # Sets.
@@ -744,6 +752,36 @@ ISSUE_EXAMPLES = [
     ("I\\dot\\omega-2B\\omega=T", "\\frac{d\\omega}{dt}=T/I-2B\\omega/I", "incorrect"),
     ("\\frac{dy}{dx}", "\\frac{y}{x}", "incorrect"),
 ]
+
+
+#: The README policy's examples of the rules above.
+README_CLAIMS = [
+    ("1 < 2x+1 \\le 5", "(0, 2]", "correct"),
+    ("|x-1| \\ge 2", "x \\le -1 \\text{ or } x \\ge 3", "correct"),
+    ("a<b", "2a < 2b", "correct"),
+    ("a<b", "-a<-b", "incorrect"),
+    ("x^2 < 4", "(-2, 2)", "unparseable"),
+    ("\\{\\}", "\\emptyset", "correct"),
+    ("x \\equiv 3 \\pmod 7", "x \\equiv 10 \\pmod 7", "correct"),
+    ("2 \\pmod 5", "7", "incorrect"),
+    ("7:32", "14:64", "incorrect"),
+    ("C e^x", "e^x + C", "incorrect"),
+    ("2^x = 8", "8", "incorrect"),
+    ("y = 2x+1", "2x+1", "correct"),
+    ("y^2 = 4x", "4x", "incorrect"),
+    ("3,607,421", "3,\\!607,\\!421", "correct"),
+    ("0,500", "500", "incorrect"),
+    ("\\frac{dy}{dx}", "y'", "correct"),
+    ("dy/dx", "y'", "correct"),
+    ("\\lfloor \\pi \\rfloor", "3", "correct"),
+    ("\\lfloor 10^{20} + \\pi \\rfloor", "10^{20} + 3", "unparseable"),
+]
+
+
+@pytest.mark.parametrize(("pred", "gold", "want"), README_CLAIMS)
+def test_readme_claims(pred: str, gold: str, want: str) -> None:
+    assert sk.compare(pred, gold) == want
+    assert sk.compare(gold, pred) == want
 
 
 @pytest.mark.parametrize(("pred", "gold", "want"), ISSUE_EXAMPLES)

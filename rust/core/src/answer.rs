@@ -727,6 +727,9 @@ impl Brackets<'_> {
                 return self.value_of(sides[0]);
             }
             let rhs_t = sides[last];
+            // A right side in variables is a curve or a function (`y^2 = 4x`): only a plain name (`y`,
+            // `f(x)`, `v(r)`, `a_n`) then names it; `BC^2`, `\tan A`, `|AB|` name values only.
+            let name = name.filter(|_| plain_name(sides[0]) || !has_variable(rhs_t));
             if let Some(name) = name {
                 return match (Parser::parse_all(sides[0]), Parser::parse_all(rhs_t)) {
                     (Ok(lhs), Ok(rhs)) => Ok(Answer::Equation { lhs, rhs, named: Some(name) }),
@@ -886,6 +889,45 @@ fn name_inner(toks: &[Tok]) -> Option<String> {
         i += 1;
     }
     (has_name && bars % 2 == 0).then(text).flatten()
+}
+
+/// A name of letters with subscripts, primes and accents, optionally applied to arguments (`y`, `a_n`,
+/// `AB`, `\dot x`, `f(x)`, `v(r)`), as opposed to a power, function or quotient of names.
+fn plain_name(toks: &[Tok]) -> bool {
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Id(_) => {}
+            Tok::Cmd(c) if is_greek(c) => {}
+            Tok::Cmd(c) if is_accent(c) => match toks.get(i + 1) {
+                Some(Tok::Open(_)) => match closing_of_first(&toks[i + 1..]) {
+                    Some(c) => i += 1 + c,
+                    None => return false,
+                },
+                Some(_) => i += 1,
+                None => return false,
+            },
+            Tok::Op(b'\'') => {}
+            Tok::Op(b'_') => match toks.get(i + 1) {
+                Some(Tok::Open(_)) => match closing_of_first(&toks[i + 1..]) {
+                    Some(c) => i += 1 + c,
+                    None => return false,
+                },
+                Some(_) => i += 1,
+                None => return false,
+            },
+            // An argument list ends the name (`f(x)`, `v(r)`).
+            Tok::Open(b'(') if i > 0 => return closing_of_first(&toks[i..]) == Some(toks.len() - 1 - i),
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The tokens hold a variable (a letter that is not `e`, `i` or a function name).
+fn has_variable(toks: &[Tok]) -> bool {
+    toks.iter().any(|t| matches!(t, Tok::Id(x) if x != "e" && x != "i") || matches!(t, Tok::Cmd(c) if is_greek(c) || is_accent(c)))
 }
 
 /// `e = a·v + rest` with `a` an exact rational and `rest` free of `v` (`None`: zero), where `e` is linear in
