@@ -716,6 +716,10 @@ impl Brackets<'_> {
         if let Some(a) = self.congruence(toks)? {
             return Ok(a);
         }
+        // Most answers hold no `=`, `≈`, `:` or relation: no split (and no allocation) for them.
+        if !toks.iter().any(|t| side_of(t).is_some()) {
+            return self.value_of(toks);
+        }
         let (sides, kinds) = split_kinds(toks, side_of);
         if sides.len() > 1 {
             let name = name_of(sides[0]);
@@ -746,6 +750,9 @@ impl Brackets<'_> {
 
     /// One side: a ratio (`7:32`), an inequality, or an expression.
     fn value_of(&self, toks: &[Tok]) -> PResult<Answer> {
+        if !toks.iter().any(|t| matches!(t, Tok::Op(b':')) || rel_of(t).is_some()) {
+            return Ok(Answer::Scalar(Parser::parse_all(toks)?));
+        }
         let ratio = self.split_top(toks, |t| matches!(t, Tok::Op(b':')));
         if ratio.len() > 1 {
             if ratio.iter().any(|p| p.is_empty()) || ratio.len() > MAX_ITEMS {
@@ -764,6 +771,9 @@ impl Brackets<'_> {
     /// `a \pmod n`, `a \pmod{n}`, `a (\bmod n)`, `a (mod n)`, with `x \equiv a` or `x = a` before it.
     fn congruence(&self, toks: &[Tok]) -> PResult<Option<Answer>> {
         let n = toks.len();
+        if !matches!(toks.last(), Some(Tok::Close(b')' | b'}') | Tok::Num(_) | Tok::Id(_))) {
+            return Ok(None);
+        }
         let (head, modulus) = if let Some(p) = toks.iter().rposition(|t| matches!(t, Tok::Cmd(c) if c == "pmod")) {
             let arg = &toks[p + 1..];
             let arg = match arg {

@@ -197,7 +197,8 @@ fn decide(np: &str, ng: &str, gold_a: &Answer, opts: &Options) -> Status {
             return Status::Correct;
         }
     }
-    match equiv::decide(&pred_a, gold_a, opts) {
+    let log_possible = np.contains("\\log") || ng.contains("\\log");
+    match equiv::decide_with(&pred_a, gold_a, opts, log_possible) {
         Decision::Equal => Status::Correct,
         Decision::NotEqual => Status::Incorrect,
         Decision::Unknown => Status::Unparseable,

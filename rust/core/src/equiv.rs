@@ -87,7 +87,13 @@ impl Default for Options {
 ///   only ever makes two answers the same family; it never changes one into another (`C e^{-2t}` vs
 ///   `C e^{2t}` stays different).
 pub fn decide(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
-    if has_bare_log(pred) || has_bare_log(gold) {
+    decide_with(pred, gold, opts, true)
+}
+
+/// [`decide`], told whether a bare `\log` may occur at all (from the answers' text: most do not).
+pub(crate) fn decide_with(pred: &Answer, gold: &Answer, opts: &Options, log_possible: bool) -> Decision {
+    let bare_log = |e: &Expr| matches!(e, Expr::Func(Func::Log, _));
+    if log_possible && (any_node(pred, &bare_log) || any_node(gold, &bare_log)) {
         let reading = |base: Option<i64>| {
             let f = move |e: &Expr| match e {
                 Expr::Func(Func::Log, a) => Some(Expr::Log(base.map(|b| Box::new(Expr::int(b))), Box::new(log_reading(a, base)))),
@@ -114,7 +120,8 @@ pub const ARBITRARY_CONSTANTS: &[&str] = &["C", "c", "K", "C_0", "C_1", "c_0", "
 
 fn decide_named(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
     let d = equivalent(pred, gold, opts);
-    if d == Equal {
+    let constant = |e: &Expr| matches!(e, Expr::Var(v) if ARBITRARY_CONSTANTS.contains(&&**v));
+    if d == Equal || !any_node(pred, &constant) || !any_node(gold, &constant) {
         return d;
     }
     let (pv, gv) = (answer_vars(pred), answer_vars(gold));
@@ -201,14 +208,23 @@ fn answer_vars(a: &Answer) -> Vec<Box<str>> {
     names
 }
 
-fn has_bare_log(a: &Answer) -> bool {
-    let mut exprs = Vec::new();
-    answer_exprs(a, &mut exprs);
-    let mut found = false;
-    for e in exprs {
-        e.walk(&mut |x| found |= matches!(x, Expr::Func(Func::Log, _)));
-    }
-    found
+/// Whether any node of any expression of the answer satisfies `f` (no allocation: this runs on every pair).
+fn any_node(a: &Answer, f: &impl Fn(&Expr) -> bool) -> bool {
+    let in_expr = |e: &Expr| {
+        let mut found = false;
+        e.walk(&mut |x| found |= f(x));
+        found
+    };
+    crate::guard::recurse(|| match a {
+        Answer::Scalar(e) | Answer::Relation { expr: e, .. } => in_expr(e),
+        Answer::Equation { lhs, rhs, .. } => in_expr(lhs) || in_expr(rhs),
+        Answer::Congruence { value, modulus } => in_expr(value) || in_expr(modulus),
+        Answer::Intervals(v) => v.iter().any(|iv| in_expr(&iv.lo) || in_expr(&iv.hi)),
+        Answer::Tuple { items, .. } | Answer::Set(items) | Answer::List(items) => items.iter().any(|x| any_node(x, f)),
+        Answer::Matrix(rows) => rows.iter().flatten().any(in_expr),
+        Answer::BaseN { .. } | Answer::Text(_) => false,
+    })
+    .unwrap_or(false)
 }
 
 /// The answer with `f` applied to each of its expressions (see [`Expr::rewrite`]).

@@ -88,11 +88,17 @@ fn cap(mut s: String) -> (String, bool) {
 /// assert_eq!(answer_region("no trace: 5"), Some("no trace: 5"));
 /// ```
 pub fn answer_region(text: &str) -> Option<&str> {
-    let region = match rfind(text, "</think>") {
-        Some(p) => &text[p + "</think>".len()..],
-        None => text,
-    };
-    (!region.contains("<think>")).then_some(region)
+    // One pass over every `think>`: the end of the last `</think>`, and whether a `<think>` follows it.
+    let b = text.as_bytes();
+    let (mut start, mut open) = (0, false);
+    for p in memchr::memmem::find_iter(b, b"think>") {
+        if p >= 2 && &b[p - 2..p] == b"</" {
+            (start, open) = (p + "think>".len(), false);
+        } else if p >= 1 && b[p - 1] == b'<' {
+            open = true;
+        }
+    }
+    (!open).then(|| &text[start..])
 }
 
 /// What commits a completion to an answer when no marker does.
@@ -236,11 +242,15 @@ fn box_group(g: &str, last: Candidate, source: Source) -> Vec<String> {
             return vec![last.content];
         }
     }
-    let last_ends_row = ends_row(&g[last.end..]);
+    let last_ends_row = source == Source::Reference && ends_row(&g[last.end..]);
     let mut out: Vec<String> = Vec::new();
     let mut next = last;
     for _ in 0..16 {
         out.push(next.content.clone());
+        if source == Source::Completion && !connective_before(&g[..next.start]) {
+            // Cheap first: the text just before the box must be a connective after a closing brace.
+            break;
+        }
         let Some(c) = last_box(&g[..next.start]) else { break };
         let between = g.get(c.end..next.start).unwrap_or("");
         let joined = match source {
@@ -284,74 +294,94 @@ fn reference_connective(between: &str) -> bool {
 /// \boxed{4}. Wait, \boxed{5}              -> 5
 /// ```
 fn completion_connective(between: &str) -> bool {
-    if between.len() > 48 || between.contains(['\n', '.', '!', '?']) {
+    if between.len() > 48 {
         return false;
     }
-    // Delimiters and spacing carry nothing; `\text{ and }` is the word.
-    let mut t = String::with_capacity(between.len());
-    let mut rest = between;
-    while let Some(c) = rest.chars().next() {
-        if let Some(r) = rest.strip_prefix('\\') {
-            let name: String = r.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-            rest = &r[name.len()..];
-            match name.as_str() {
-                "" => {
-                    // `\,` `\;` `\ ` `\!`; anything else is not a connective.
-                    match rest.chars().next() {
-                        Some(',' | ';' | ' ' | '!' | ':') => rest = &rest[1..],
-                        _ => return false,
-                    }
-                    t.push(' ');
-                }
-                "text" | "mathrm" | "textrm" | "mbox" | "quad" | "qquad" => t.push(' '),
-                _ => t.push_str(&format!("\\{name}")),
-            }
-            continue;
-        }
-        rest = &rest[c.len_utf8()..];
-        match c {
-            '$' | '{' | '}' => t.push(' '),
-            c => t.push(c),
-        }
-    }
-    let mut words: Vec<String> = Vec::new();
-    for w in t.split_whitespace() {
-        // "2," or ",and": split punctuation off the words.
-        let mut cur = String::new();
-        for ch in w.chars() {
-            if matches!(ch, ',' | ';' | '&' | '=') {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-                words.push(ch.to_string());
-            } else {
-                cur.push(ch);
-            }
-        }
-        if !cur.is_empty() {
-            words.push(cur);
-        }
-    }
+    // One scan (a full stop, a line break or any other character ends it: no connective), no allocation (this runs on every completion with a box): separators first, then at most
+    // one `name =`. Delimiters, braces and spacing carry nothing; `\text{ and }` is the word.
+    let b = between.as_bytes();
+    let (mut separated, mut named, mut equals) = (false, false, false);
     let mut i = 0;
-    let mut separated = false;
-    while i < words.len() && matches!(words[i].to_ascii_lowercase().as_str(), "," | ";" | "&" | "and" | "or") {
-        separated = true;
-        i += 1;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'$' | b'{' | b'}' => i += 1,
+            b'\\' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j].is_ascii_alphabetic() {
+                    j += 1;
+                }
+                match &between[start..j] {
+                    "" => match b.get(start) {
+                        // `\,` `\;` `\ ` `\!` `\:`: spacing.
+                        Some(b',' | b';' | b' ' | b'!' | b':') => i = start + 1,
+                        _ => return false,
+                    },
+                    "text" | "mathrm" | "textrm" | "mbox" | "quad" | "qquad" => i = j,
+                    // `\alpha =`: a name.
+                    name if separated && !named && name.len() <= 12 => {
+                        named = true;
+                        i = j;
+                    }
+                    _ => return false,
+                }
+            }
+            b',' | b';' | b'&' if !named => {
+                separated = true;
+                i += 1;
+            }
+            b'=' if named && !equals => {
+                equals = true;
+                i += 1;
+            }
+            _ if c.is_ascii_alphanumeric() => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'\'') {
+                    i += 1;
+                }
+                let w = &between[start..i];
+                if !named && (w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or")) {
+                    separated = true;
+                    continue;
+                }
+                if named || !separated || w.len() > 12 || !w.as_bytes()[0].is_ascii_alphabetic() {
+                    return false;
+                }
+                named = true;
+                // A subscript: `y_2`, `a_{n}`.
+                if b.get(i) == Some(&b'_') {
+                    i += 1;
+                    if b.get(i) == Some(&b'{') {
+                        match between[i..].find('}') {
+                            Some(e) => i += e + 1,
+                            None => return false,
+                        }
+                    } else {
+                        while i < b.len() && b[i].is_ascii_alphanumeric() {
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => return false,
+        }
     }
-    // An optional `name =` before the next box.
-    if i + 2 == words.len() && words[i + 1] == "=" && is_label_name(&words[i]) {
-        i += 2;
-    }
-    separated && i == words.len()
+    separated && named == equals
 }
 
-/// A short name labelling a value: `x`, `y_2`, `a_{n}`, `\alpha`, `x'`.
-fn is_label_name(w: &str) -> bool {
-    let body = w.strip_prefix('\\').unwrap_or(w);
-    !body.is_empty()
-        && body.len() <= 12
-        && body.starts_with(|c: char| c.is_ascii_alphabetic())
-        && body.chars().all(|c| c.is_ascii_alphanumeric() || "_'".contains(c))
+/// The text before a box ends with a closing brace and a connective (see [`completion_connective`]):
+/// a test of the last 64 bytes only, before any search for the box that brace closes.
+fn connective_before(head: &str) -> bool {
+    // Cheapest first: what precedes the box must end in a separator, a connective word, a name's `=` or
+    // a wrapper's brace (`\text{ and }`); most boxes follow prose ("is $\boxed").
+    let t = head.trim_end_matches([' ', '$']).as_bytes();
+    if !matches!(t.last(), Some(b',' | b';' | b'&' | b'=' | b'}' | b'd' | b'r' | b'D' | b'R')) {
+        return false;
+    }
+    let window = &head[floor_char_boundary(head, head.len().saturating_sub(64))..];
+    // The brace may be a wrapper's (`\boxed{1} \text{ and } \boxed{2}`): any of the last few.
+    window.match_indices('}').rev().take(4).any(|(p, _)| completion_connective(&window[p + 1..]))
 }
 
 /// After a box: only punctuation and delimiters before the row break `\\` or the end of the display.
@@ -431,6 +461,9 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
         }
         // The boxes of the final sentence joined by connectives are one answer (`\boxed{1}, \boxed{2}`).
         out.extend(found.map(|c| {
+            if !connective_before(&region[..c.start]) {
+                return c;
+            }
             let parts: Vec<String> = box_group(region, c.clone(), Source::Completion).iter().filter_map(|b| clean(b)).collect();
             if parts.len() > 1 {
                 Candidate { content: parts.join(", "), ..c }
