@@ -943,7 +943,10 @@ fn has_variable(toks: &[Tok]) -> bool {
 /// `e = a·v + rest` with `a` an exact rational and `rest` free of `v` (`None`: zero), where `e` is linear in
 /// `v` with exact rational coefficients.
 fn linear(e: &Expr, v: &str) -> Option<(Q, Option<Expr>)> {
-    crate::guard::recurse(|| linear_inner(e, v)).ok().flatten()
+    match lin(e, v)? {
+        Lin::Const => Some((Q::zero(), Some(e.clone()))),
+        Lin::Affine(a, r) => Some((a, r)),
+    }
 }
 
 fn mentions(e: &Expr, v: &str) -> bool {
@@ -959,49 +962,82 @@ fn exact_const(e: &Expr) -> Option<Q> {
     Exact::default().eval(e, &Env { names: &[], values: &[] }).ok()
 }
 
-fn linear_inner(e: &Expr, v: &str) -> Option<(Q, Option<Expr>)> {
-    if !mentions(e, v) {
-        return Some((Q::zero(), Some(e.clone())));
-    }
-    match e {
-        Expr::Var(_) => Some((Q::one(), None)),
-        Expr::Neg(a) => {
-            let (c, r) = linear(a, v)?;
-            Some((-c, r.map(|r| Expr::Neg(Box::new(r)))))
-        }
+/// A subexpression as seen by [`linear`]: free of `v` (cloned only by the first ancestor that is not, so
+/// every node is visited and copied at most once), or `a·v + rest`.
+enum Lin {
+    Const,
+    Affine(Q, Option<Expr>),
+}
+
+fn lin(e: &Expr, v: &str) -> Option<Lin> {
+    crate::guard::recurse(|| lin_inner(e, v)).ok().flatten()
+}
+
+fn lin_inner(e: &Expr, v: &str) -> Option<Lin> {
+    let affine = |x: &Expr, l: Lin| match l {
+        Lin::Const => (Q::zero(), Some(x.clone())),
+        Lin::Affine(a, r) => (a, r),
+    };
+    Some(match e {
+        Expr::Var(n) if &**n == v => Lin::Affine(Q::one(), None),
+        Expr::Num(_) | Expr::Dec(_) | Expr::Pi | Expr::E | Expr::I | Expr::Var(_) => Lin::Const,
+        Expr::Neg(a) => match lin(a, v)? {
+            Lin::Const => Lin::Const,
+            Lin::Affine(c, r) => Lin::Affine(-c, r.map(|r| Expr::Neg(Box::new(r)))),
+        },
         Expr::Add(items) => {
+            let parts: Vec<Lin> = items.iter().map(|x| lin(x, v)).collect::<Option<_>>()?;
+            if parts.iter().all(|p| matches!(p, Lin::Const)) {
+                return Some(Lin::Const);
+            }
             let mut c = Q::zero();
             let mut rest = Vec::new();
-            for x in items {
-                let (a, r) = linear(x, v)?;
+            for (x, p) in items.iter().zip(parts) {
+                let (a, r) = affine(x, p);
                 c += a;
                 rest.extend(r);
             }
-            Some((c, (!rest.is_empty()).then(|| Expr::Add(rest))))
+            Lin::Affine(c, (!rest.is_empty()).then(|| Expr::Add(rest)))
         }
         Expr::Mul(items) => {
-            let with: Vec<usize> = (0..items.len()).filter(|&i| mentions(&items[i], v)).collect();
-            let [k] = with.as_slice() else { return None };
-            let mut factor = Q::one();
-            for (i, x) in items.iter().enumerate() {
-                if i != *k {
-                    factor *= exact_const(x)?;
+            let parts: Vec<Lin> = items.iter().map(|x| lin(x, v)).collect::<Option<_>>()?;
+            let with: Vec<usize> = (0..items.len()).filter(|&i| matches!(parts[i], Lin::Affine(..))).collect();
+            match with.as_slice() {
+                [] => Lin::Const,
+                [k] => {
+                    let mut factor = Q::one();
+                    for (i, x) in items.iter().enumerate() {
+                        if i != *k {
+                            factor *= exact_const(x)?;
+                        }
+                    }
+                    let (c, r) = affine(&items[*k], parts.into_iter().nth(*k)?);
+                    let others: Vec<Expr> = items.iter().enumerate().filter(|(i, _)| i != k).map(|(_, x)| x.clone()).collect();
+                    Lin::Affine(c * &factor, r.map(|r| Expr::Mul(others.into_iter().chain(std::iter::once(r)).collect())))
                 }
+                _ => return None,
             }
-            let (c, r) = linear(&items[*k], v)?;
-            let others: Vec<Expr> = items.iter().enumerate().filter(|(i, _)| i != k).map(|(_, x)| x.clone()).collect();
-            Some((c * &factor, r.map(|r| Expr::Mul(others.into_iter().chain(std::iter::once(r)).collect()))))
         }
-        Expr::Div(a, b) if !mentions(b, v) => {
-            let k = exact_const(b)?;
-            if k.is_zero() {
+        Expr::Div(a, b) => match (lin(a, v)?, lin(b, v)?) {
+            (Lin::Const, Lin::Const) => Lin::Const,
+            (p, Lin::Const) => {
+                let k = exact_const(b)?;
+                if k.is_zero() {
+                    return None;
+                }
+                let (c, r) = affine(a, p);
+                Lin::Affine(c / k, r.map(|r| Expr::Div(Box::new(r), b.clone())))
+            }
+            _ => return None,
+        },
+        // Anything else is linear only when free of `v`.
+        _ => {
+            if mentions(e, v) {
                 return None;
             }
-            let (c, r) = linear(a, v)?;
-            Some((c / k, r.map(|r| Expr::Div(Box::new(r), b.clone()))))
+            Lin::Const
         }
-        _ => None,
-    }
+    })
 }
 
 /// The single variable of the expressions, if there is exactly one.
