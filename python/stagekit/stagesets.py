@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from stagekit.io import InputError
 
@@ -64,10 +63,8 @@ def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = 
     from stagekit import transforms as T
 
     c = config
-    # pass@k past the most samples any problem has is null everywhere: leave those columns out.
-    max_n = pc.max(stats["n"]).as_py()
-    stats = T.bin_difficulty(stats.drop_columns([f"pass@{k}" for k in c.k if k > max_n]), scheme=c.scheme,
-                             keep_all_correct=c.keep_all_correct)
+    # (pass_rates leaves out pass@k past every problem's n)
+    stats = T.bin_difficulty(stats, scheme=c.scheme, keep_all_correct=c.keep_all_correct)
     sets = T.split_stages(stats)
     if problems is not None:
         if c.problem_id not in problems.column_names:

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from stagekit import _core
 from stagekit import verifier as _verify
-from stagekit.transforms._contract import Col, explode, transform
+from stagekit.transforms._contract import GOLD_FALLBACK, Col, explode, transform
 from stagekit.transforms.segment import split_trace
 
 __all__ = ["CFT_KINDS", "cft_records", "diagnose"]
@@ -88,7 +88,7 @@ def _correct_prefix(attempt: str, wrong_step: int | None) -> str:
     reads=[
         Col("problem_id", "any"),
         Col("prompt", "string"),
-        Col("answer", "string", nulls="a row with a null gold answer yields no records"),
+        Col("answer", "text", nulls="a row with a null gold answer yields no records", fallback=GOLD_FALLBACK),
         Col("completion", "any", nulls="a null attempt is skipped (string, or list<string> as from zero_reward_groups)"),
         Col("reference", "string", required=False, nulls="no repair or new_trace record for that problem"),
         Col("critiques", "string", required=False, nulls="falls back to the built-in critic"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from stagekit import verifier as _verify
-from stagekit.transforms._contract import Col, set_column, transform
+from stagekit.transforms._contract import GOLD_FALLBACK, Col, set_column, transform
 
 __all__ = ["score"]
 
@@ -13,7 +13,7 @@ __all__ = ["score"]
 @transform(
     reads=[
         Col("completion", "string", nulls="a null completion has no answer (status no_answer)"),
-        Col("answer", "string", nulls="a null gold answer cannot be checked (status unparseable)"),
+        Col("answer", "text", nulls="a null gold answer cannot be checked (status unparseable)", fallback=GOLD_FALLBACK),
     ],
     writes=[
         ("correct", "bool: the final answer is equivalent to the gold"),
@@ -32,7 +32,9 @@ def score(
 ) -> pa.Table:
     r"""Verify every rollout's final answer against its gold answer (or reference solution).
 
-    Adds (or replaces) the columns ``correct``, ``status`` and ``predicted``; every other column passes
+    The gold is read from ``answer`` (numbers are cast to strings), or, when the table has no ``answer``
+    column and ``answer`` is left at its default, from ``solution`` (trl's spelling; a reference solution
+    whose final answer is its gold). Adds (or replaces) the columns ``correct``, ``status`` and ``predicted``; every other column passes
     through untouched. The work runs in the Rust batch verifier on ``threads`` threads (default: all cores),
     reading the string columns in place. ``rel_tol`` and ``require_marker`` are the verifier's options
     (``sk.check``): with ``require_marker=True`` a completion without a marked answer has ``no_answer``.
