@@ -32,6 +32,7 @@ from stagekit.verifier import (
 _TRANSFORMS = (
     "BRIDGE_TEMPLATE",
     "CFT_KINDS",
+    "CFTWarning",
     "SCHEMES",
     "STAGES",
     "SchemaError",

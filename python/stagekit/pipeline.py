@@ -21,7 +21,7 @@ from stagekit.io import InputError, read_table, sha256_path
 from stagekit.report import histogram, write_report
 from stagekit.rundir import Manifest, RunDir, package_versions, summarize_round
 from stagekit.runner import Log, Runner, StepContext, config_json, step
-from stagekit.stagesets import STAGE_TABLES, PlanConfig, stage_sets
+from stagekit.stagesets import STAGE_TABLES, PlanConfig, gold_column, stage_sets
 
 __all__ = ["PLAN_STEP", "STAGE_TABLES", "InputError", "PlanConfig", "RunDir", "histogram", "plan", "plan_files",
            "stage_sets"]
@@ -70,7 +70,7 @@ def plan_files(
     rollouts = read_table(rp)
     if rollouts.num_rows == 0:
         raise InputError(f"{rp}: no rows (an empty rollouts file)")
-    for col in (config.problem_id, config.completion, config.answer):
+    for col in (config.problem_id, config.completion, gold_column(rollouts.column_names, config)):
         if col not in rollouts.column_names and not (col != config.problem_id and "correct" in rollouts.column_names):
             raise InputError(f"{rp}: missing column {col!r} (columns: {', '.join(rollouts.column_names)})")
     problems = read_table(problems_path) if problems_path else None

@@ -5,6 +5,7 @@ where :func:`plan_tables` runs (:mod:`stagekit.engine`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 
 from stagekit.io import InputError
 
-__all__ = ["STAGE_TABLES", "PlanConfig", "plan_tables", "stage_sets"]
+__all__ = ["STAGE_TABLES", "PlanConfig", "gold_column", "plan_tables", "stage_sets"]
 
 #: The tables a plan makes, in this order.
 STAGE_TABLES = ("rollouts", "stats", "sft", "rl", "drop")
@@ -52,14 +53,25 @@ def plan_tables(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems:
     else:
         scored = T.score(rollouts, completion=c.completion, answer=c.answer, threads=c.threads)
     stats = T.pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
-    stats, sets = stage_sets(stats, c, problems)
+    stats, sets = stage_sets(stats, c, problems, rollouts=scored)
     return {"rollouts": scored, "stats": stats, **sets}
 
 
-def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> tuple[pa.Table, dict[str, pa.Table]]:
+def gold_column(columns: Sequence[str], config: PlanConfig) -> str:
+    """The rollouts' gold column: ``config.answer``, or at its default ``answer`` and absent, ``solution``
+    (trl's spelling)."""
+    from stagekit.transforms import GOLD_FALLBACK, resolve_column
+
+    return resolve_column(columns, config.answer, PlanConfig.answer, GOLD_FALLBACK)
+
+
+def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = None, *,
+               rollouts: pa.Table | None = None) -> tuple[pa.Table, dict[str, pa.Table]]:
     """From per-problem pass rates to the binned stats and the ``sft``, ``rl`` and ``drop`` sets, joined with
-    the problem columns of ``problems`` when given. Shared by the local and the Ray plan (the stats table
-    is one row per problem: it fits on the driver)."""
+    the problem columns of ``problems`` when given. Every set carries the gold answer: the problems' gold
+    column when they have one, else the rollouts' (its first value per problem), so the RL set feeds
+    ``sk.trl.accuracy_reward`` as it is. Shared by the local and the Ray plan (the stats table is one row
+    per problem: it fits on the driver)."""
     from stagekit import transforms as T
 
     c = config
@@ -78,4 +90,10 @@ def stage_sets(stats: pa.Table, config: PlanConfig, problems: pa.Table | None = 
         if ptab.schema.field(c.problem_id).type != stats.schema.field(c.problem_id).type:
             ptab = ptab.set_column(0, c.problem_id, ptab[c.problem_id].cast(stats.schema.field(c.problem_id).type))
         sets = {k: v.join(ptab, c.problem_id).sort_by(c.problem_id) for k, v in sets.items()}
+    gold = gold_column(rollouts.column_names, c) if rollouts is not None else None
+    if rollouts is not None and gold in rollouts.column_names and c.problem_id in rollouts.column_names:
+        g = rollouts.select([c.problem_id, gold]).group_by(c.problem_id, use_threads=False).aggregate([(gold, "first")])
+        g = g.rename_columns([c.problem_id, gold])
+        sets = {k: v if gold in v.column_names else v.join(g, c.problem_id).sort_by(c.problem_id)
+                for k, v in sets.items()}
     return stats, sets

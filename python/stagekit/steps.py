@@ -227,7 +227,7 @@ def _attach(table: pa.Table, problems: pa.Table) -> pa.Table:
 
 
 def _cft(ctx: StepContext, critic: Student | None) -> None:
-    from stagekit.transforms import cft_records, explode, zero_reward_groups
+    from stagekit.transforms import CFT_KINDS, cft_records, explode, zero_reward_groups
 
     c = ctx.cfg
     rl = ctx.read("rl_rollouts")
@@ -252,7 +252,8 @@ def _cft(ctx: StepContext, critic: Student | None) -> None:
         attempts = attempts.append_column("critique", out["completion"])
         critiques = "critique"
     # Without a teacher trace (no `solution` column) there are diagnoses only: no repair or new trace.
-    records = cft_records(attempts, critiques=critiques, reference="solution")
+    records = cft_records(attempts, critiques=critiques, reference="solution",
+                          kinds=CFT_KINDS if "solution" in attempts.column_names else ("diagnosis",))
     ctx.note(records=_count(records["kind"]))
     ctx.write("cft", records)
 

@@ -464,8 +464,9 @@ def plan(
         options = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
         scored = (score(ds, actors=actors, **options) if actors else map_rows(ds, T.score, **options)).materialize()
     stats = collect_pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
-    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"))
-    return {"rollouts": collect(scored, sort_by=c.problem_id), "stats": stats, **sets}
+    table = collect(scored, sort_by=c.problem_id)
+    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"), rollouts=table)
+    return {"rollouts": table, "stats": stats, **sets}
 
 
 class RayEngine:

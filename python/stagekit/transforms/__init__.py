@@ -1,8 +1,8 @@
 """Pure Arrow transforms: tables in, tables out, no I/O, no state (see ``_contract``)."""
 
-from stagekit.transforms._contract import Col, SchemaError, as_table, explode, pipe, transform
+from stagekit.transforms._contract import GOLD_FALLBACK, Col, SchemaError, as_table, explode, pipe, resolve_column, transform
 from stagekit.transforms.bridge import BRIDGE_TEMPLATE, bridge_prompts, select_bridge
-from stagekit.transforms.cft import CFT_KINDS, cft_records, diagnose
+from stagekit.transforms.cft import CFT_KINDS, CFTWarning, cft_records, diagnose
 from stagekit.transforms.difficulty import SCHEMES, STAGES, bin_difficulty, pass_at_k, pass_rates, split_stages
 from stagekit.transforms.formats import to_grpo, to_sft
 from stagekit.transforms.groups import persistent_failures, zero_reward_groups
@@ -13,10 +13,12 @@ from stagekit.transforms.segment import METHODS, segment_steps, split_trace
 __all__ = [
     "BRIDGE_TEMPLATE",
     "CFT_KINDS",
+    "CFTWarning",
     "METHODS",
     "SCHEMES",
     "STAGES",
     "Col",
+    "GOLD_FALLBACK",
     "SchemaError",
     "as_table",
     "bin_difficulty",
@@ -30,6 +32,7 @@ __all__ = [
     "pass_at_k",
     "pass_rates",
     "pipe",
+    "resolve_column",
     "score",
     "segment_steps",
     "select_bridge",
