@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import stagekit as sk
 from stagekit.transforms import as_table
-from tests.proptest import fixed
+from proptest import fixed
 
 datasets = pytest.importorskip("datasets")
 datasets.disable_progress_bars()

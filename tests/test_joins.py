@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import stagekit as sk
 from stagekit import pipeline
 from stagekit.transforms._contract import explode
-from tests.proptest import fixed
+from proptest import fixed
 
 rollout_rows = st.lists(
     st.tuples(st.integers(0, 5), st.integers(0, 2), st.sampled_from([True, False, None])), min_size=0, max_size=40

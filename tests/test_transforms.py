@@ -1213,12 +1213,12 @@ def test_to_sft_and_to_grpo_shapes(rows, system):
     sys_turn = [{"role": "system", "content": system}] if system else []
     msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
-    out = sk.to_sft(t, system=system, keep=["answer"])
+    out = sk.to_sft(t, system=system, keep=["answer"], target_format=None)
     assert out.schema == pa.schema([("messages", msg), ("answer", pa.string())])
     assert out["messages"].to_pylist() == [
         [*sys_turn, {"role": "user", "content": p or ""}, {"role": "assistant", "content": c or ""}] for p, c in rows
     ]
-    pc_ = sk.to_sft(t, format="prompt_completion", system=system)
+    pc_ = sk.to_sft(t, format="prompt_completion", system=system, target_format=None)
     assert pc_.schema == pa.schema([("prompt", msg), ("completion", msg)])
     assert pc_["prompt"].to_pylist() == [[*sys_turn, {"role": "user", "content": p or ""}] for p, _ in rows]
     assert pc_["completion"].to_pylist() == [[{"role": "assistant", "content": c or ""}] for _, c in rows]
@@ -1232,8 +1232,12 @@ def test_to_sft_and_to_grpo_shapes(rows, system):
 
 def test_formats_options():
     t = pa.table({"problem": ["2+2?"], "target": ["4"], "answer": ["4"]})
-    out = sk.to_sft(t, prompt="problem", completion="target")
+    out = sk.to_sft(t, prompt="problem", completion="target", target_format=None)
     assert out.to_pylist() == [{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}]
+    boxed = sk.to_sft(t, prompt="problem", completion="target")  # the default states the answer in a box
+    assert boxed["messages"].to_pylist()[0][1]["content"] == "4\nThe final answer is $\\boxed{4}$."
+    with pytest.raises(ValueError, match="target_format"):
+        sk.to_sft(t, prompt="problem", completion="target", target_format="hashes")
     with pytest.raises(ValueError, match="keep names column"):
         sk.to_sft(t, prompt="problem", completion="target", keep=["nope"])
     with pytest.raises(ValueError, match="format"):

@@ -136,7 +136,7 @@ def _count(col: pa.ChunkedArray) -> dict[str, int]:
     return {v["values"].as_py(): v["counts"].as_py() for v in pc.value_counts(col)}
 
 
-@step("sft_data", takes=("plan", "bridge", "cft"), writes=("sft_train",))
+@step("sft_data", takes=("plan", "bridge", "cft"), writes=("sft_train",), version=2)  # 2: to_sft's one target format
 def SFT_DATA(ctx: StepContext) -> None:
     """The SFT set: plain teacher traces, Bridge targets, last round's CFT records (``cft`` may be None)."""
     from stagekit.transforms import to_sft

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterable
 
@@ -11,14 +10,13 @@ import pyarrow as pa
 from stagekit import _core
 from stagekit import verifier as _verify
 from stagekit.transforms._contract import GOLD_FALLBACK, Col, explode, transform
+from stagekit.transforms.formats import strip_annotations as _strip_annotations
 from stagekit.transforms.segment import split_trace
 
 __all__ = ["CFT_KINDS", "CFTWarning", "cft_records", "diagnose"]
 
 #: The record kinds :func:`cft_records` can emit.
 CFT_KINDS = ("diagnosis", "repair", "new_trace")
-
-_ANNOTATION = re.compile(r"<<[^<>]*>>")
 
 DIAGNOSIS_PROMPT = (
     "{problem}\n\nHere is an attempted solution:\n\n{attempt}\n\n"
@@ -206,7 +204,7 @@ def cft_records(
             recs[k].append(v)
 
     def clean(ref: str) -> str:
-        return _ANNOTATION.sub("", ref) if strip_annotations else ref
+        return _strip_annotations(ref) if strip_annotations else ref
 
     seen_new: set = set()
     for pid, prob, gold, att, ref, crit, cont in zip(pids, probs, golds, attempts, refs, crits, conts, strict=True):
