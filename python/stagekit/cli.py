@@ -14,6 +14,98 @@ from stagekit.io import InputError, read_table, write_table
 
 SAMPLE = "sample_verify.jsonl"
 
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "correct"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "incorrect", "wrong"}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where it says something: not for a required option, a None default
+    or a help text that already describes its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: accepted, hidden from ``--help``, and named on stderr with the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: object) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"stagekit: {option_string} is deprecated, use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _column_options(p: argparse.ArgumentParser, *, problem_id: bool) -> None:
+    """The column options, spelled as ``stagekit run`` spells them (old spellings kept as deprecated aliases)."""
+    p.add_argument("--completion-column", dest="completion", default="completion", metavar="COLUMN",
+                   help="column holding the completions")
+    p.add_argument("--answer-column", dest="gold", default="answer", metavar="COLUMN",
+                   help="column holding the gold answers or reference solutions (default: answer, or trl's "
+                        "solution when there is no answer column)")
+    p.add_argument("--completion", dest="completion", action=_Deprecated, new="--completion-column")
+    p.add_argument("--gold", dest="gold", action=_Deprecated, new="--answer-column")
+    if problem_id:
+        p.add_argument("--id-column", dest="problem_id", default="problem_id", metavar="COLUMN",
+                       help="column identifying the problem")
+        p.add_argument("--problem-id", dest="problem_id", action=_Deprecated, new="--id-column")
+
+
+def _labels(table: object, column: str, name: str) -> list[bool | None]:
+    """A label column as booleans: bool, 0/1 numbers, or true/false/yes/no/correct/incorrect strings."""
+    import pyarrow as pa
+
+    col = table[column]  # type: ignore[index]
+    if pa.types.is_boolean(col.type) or pa.types.is_null(col.type):
+        return col.cast(pa.bool_()).to_pylist()
+    out: list[bool | None] = []
+    for i, v in enumerate(col.to_pylist()):
+        if v is None:
+            out.append(None)
+            continue
+        key = str(v).strip().lower()
+        if key not in _TRUE | _FALSE:
+            raise InputError(f"{name}: row {i + 1}: label column {column!r} holds {v!r}; expected a bool, 0/1 or "
+                             f"true/false/correct/incorrect")
+        out.append(key in _TRUE)
+    return out
+
+
+def _report_labels(out: object, label: str, name: str, show: int) -> object:
+    """Print the verifier's agreement with an existing label column; return the table with ``agrees``."""
+    import pyarrow as pa
+
+    labels = _labels(out, label, name)
+    correct = out["correct"].to_pylist()  # type: ignore[index]
+    status = out["status"].to_pylist()  # type: ignore[index]
+    pairs = [(lab, c) for lab, c in zip(labels, correct, strict=True) if lab is not None]
+    agree = sum(lab == c for lab, c in pairs)
+    print(f"agreement with {label!r}: {agree}/{len(pairs)} labelled rows ({100 * agree / max(len(pairs), 1):.1f}%)"
+          + (f"; {len(labels) - len(pairs)} rows unlabelled" if len(pairs) < len(labels) else ""))
+    print(f"  {'label':<8}{'verifier correct':>18}{'verifier not correct':>22}")
+    for value in (True, False):
+        row = [sum(1 for lab, c in pairs if lab is value and c is want) for want in (True, False)]
+        print(f"  {str(value).lower():<8}{row[0]:>18}{row[1]:>22}")
+    by_status = Counter(st for lab, st in zip(labels, status, strict=True) if lab is not None)
+    print("  verifier status of the labelled rows: " + ", ".join(f"{k} {by_status.get(k, 0)}" for k in
+          ("correct", "incorrect", "no_answer", "unparseable")))
+    gold = out["gold_answer"].to_pylist()  # type: ignore[index]
+    pred = out["predicted"].to_pylist()  # type: ignore[index]
+    shown = 0
+    for i, (lab, c) in enumerate(zip(labels, correct, strict=True)):
+        if lab is None or lab == c or shown >= show:
+            continue
+        shown += 1
+        print(f"  disagreement, row {i + 1}: {label}={lab}, verifier {status[i]}: gold={gold[i]!r} predicted={pred[i]!r}")
+    agrees = pa.array([None if lab is None else lab == c for lab, c in zip(labels, correct, strict=True)], pa.bool_())
+    return out.append_column("agrees", agrees)  # type: ignore[attr-defined]
+
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     import pyarrow as pa
@@ -31,13 +123,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     else:
         table = read_table(args.input)
         name = str(args.input)
-    for col in (args.completion, args.gold):
+    from stagekit.transforms import GOLD_FALLBACK, resolve_column
+
+    gold = resolve_column(table.column_names, args.gold, "answer", GOLD_FALLBACK)
+    for col in (args.completion, gold, *([args.label] if args.label else [])):
         if col not in table.column_names:
             raise InputError(f"{name}: missing column {col!r} (columns: {', '.join(table.column_names)})")
     if table.num_rows == 0:
         raise InputError(f"{name}: no rows")
     t0 = time.perf_counter()
-    verdicts = sk.check_batch(table[args.completion], table[args.gold], threads=args.threads)
+    verdicts = sk.check_batch(table[args.completion], table[gold], threads=args.threads)
     dt = time.perf_counter() - t0
     out = table
     for field in verdicts.column_names:
@@ -56,6 +151,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.show:
         for row in out.select(["gold_answer", "predicted", "status"]).to_pylist()[: args.show]:
             print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+    if args.label:
+        out = _report_labels(out, args.label, name, args.show_disagreements)
     if args.output:
         path = write_table(out, args.output)
         print(f"wrote {path}")
@@ -221,14 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "verify",
         help="verify completions against gold answers",
-        description="Verify a file of completions against gold answers and print a summary by status.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Verify a file of completions against gold answers and print a summary by status; with "
+        "--label, the agreement with an existing label column (e.g. an old grader's verdicts).",
+        formatter_class=_HelpFormatter,
     )
     v.add_argument("input", nargs="?", type=Path, help="JSONL, JSON, Parquet or CSV file")
     v.add_argument("--sample", action="store_true", help="verify the bundled sample instead of a file")
-    v.add_argument("--completion", default="completion", help="column holding the completions")
-    v.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
-    v.add_argument("-o", "--output", type=Path, help="write verdicts (input columns + correct, status, predicted)")
+    _column_options(v, problem_id=False)
+    v.add_argument("--label", metavar="COLUMN", help="a column of existing correctness labels (bool, 0/1 or "
+                   "true/false): report the agreement, the confusion counts and the first disagreements")
+    v.add_argument("--show-disagreements", type=int, default=5, metavar="N",
+                   help="disagreements with --label to print")
+    v.add_argument("-o", "--output", type=Path,
+                   help="write verdicts (input columns + correct, status, predicted, gold_answer; with --label, agrees)")
     v.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
     v.add_argument("--show", type=int, default=0, metavar="N", help="print the first N verdicts")
     v.set_defaults(func=_cmd_verify)
@@ -238,14 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage data sets from rollouts you already have (no model)",
         description="Score rollouts (one row per completion), compute pass rates per problem, bin them into "
         "SFT / RL / drop sets and write a run directory with Parquet stage sets, a manifest and an HTML report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     pl.add_argument("rollouts", type=Path, help="JSONL, JSON, Parquet or CSV: one row per completion")
     pl.add_argument("-o", "--out", type=Path, required=True, help="the run directory to write")
-    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution) join the sets")
-    pl.add_argument("--completion", default="completion", help="column holding the completions")
-    pl.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
-    pl.add_argument("--problem-id", default="problem_id", help="column identifying the problem")
+    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution, and the gold "
+                    "column when it has one) join the sets")
+    _column_options(pl, problem_id=True)
     pl.add_argument("--scheme", default="zero_partial_full", choices=SCHEME_NAMES,
                     help="difficulty binning scheme (see the README's stage transforms)")
     pl.add_argument("--keep-all-correct", action="store_true",
@@ -321,8 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="progress bars and step lines on stderr (default: on)")
     ev.set_defaults(func=_cmd_eval)
 
-    rp = sub.add_parser("report", help="(re)build the HTML report of a run or evaluation directory",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rp = sub.add_parser(
+        "report",
+        help="(re)build the HTML report of a run or evaluation directory",
+        description="Rebuild report.html of a directory written by stagekit plan, run or eval, from its manifest "
+        "and Parquet tables (for plan and run: pass-rate histograms, stage set sizes, verdicts, training curves "
+        "and worked Bridge and CFT examples). A self-contained file (no network); prints its path.",
+        formatter_class=_HelpFormatter,
+    )
     rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan, run or eval")
     rp.set_defaults(func=_cmd_report)
     return p

@@ -15,14 +15,20 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DURABLE", "TEMP_SUFFIX", "InputError", "Written", "atomic_write", "fsync_dir", "read_table", "sha256_file",
-           "sha256_path", "write_table"]
+__all__ = ["DURABLE", "TEMP_SUFFIX", "InputError", "Written", "atomic_write", "fsync_dir", "new_file_mode", "read_table",
+           "sha256_file", "sha256_path", "write_table"]
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
 class InputError(ValueError):
     """Bad input: a missing file, an unknown format, a malformed line or a missing column."""
+
+
+def new_file_mode(base: int = 0o666) -> int:
+    """The mode a file (or, with ``base=0o777``, a directory) created now gets under the process umask:
+    what :func:`atomic_write` gives a new file, for outputs made another way (a ``mkdtemp`` directory)."""
+    return base & ~_umask()
 
 
 def _format_of(path: Path) -> str:
@@ -83,6 +89,7 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
 
         return pcsv.read_csv(p)
     rows: list[dict] = []
+    lines: list[int] = []  # the line (JSONL) or the position (JSON list) of each row, for errors
     with p.open(encoding="utf-8") as f:
         if fmt == "json":
             try:
@@ -92,6 +99,7 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
                 raise InputError(f"{p}: expected a JSON list of objects")
             rows = data
+            lines = list(range(1, len(rows) + 1))
         else:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
@@ -103,7 +111,30 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
                 if not isinstance(row, dict):
                     raise InputError(f"{p}:{lineno}: expected a JSON object, got {type(row).__name__}")
                 rows.append(row)
-    return pa.Table.from_pylist(rows)
+                lines.append(lineno)
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise InputError(_mixed_types(p, fmt, rows, lines) or f"{p}: cannot make a table of these rows ({e})") from None
+
+
+def _mixed_types(p: Path, fmt: str, rows: list[dict], lines: list[int]) -> str | None:
+    """Name the first column whose values have different JSON types, and where."""
+    def kind(v: object) -> str:
+        return "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v).__name__
+
+    seen: dict[str, tuple[str, int]] = {}
+    where = "line" if fmt == "jsonl" else "object"
+    for row, line in zip(rows, lines, strict=True):
+        for col, v in row.items():
+            if v is None:
+                continue
+            k = kind(v)
+            first = seen.setdefault(col, (k, line))
+            if first[0] != k:
+                return (f"{p}: column {col!r} mixes types: {where} {first[1]} has a {first[0]}, {where} {line} "
+                        f"a {k} ({v!r}); make them one type")
+    return None
 
 
 #: The suffix of every temporary file :func:`atomic_write` makes (``.<name>.<random>.sk-tmp``, hidden, in the
