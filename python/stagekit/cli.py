@@ -22,7 +22,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` only where it says something: not for a required option, a None default
     or a help text that already describes its default."""
 
-    def _get_help_string(self, action: argparse.Action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
             return text

@@ -62,9 +62,9 @@ def default_model() -> Path:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # The weights are dequantized in memory; save them as plain safetensors.
-        model.hf_quantizer = None
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (transformers types it as a module attribute)
         if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+            delattr(model.config, "quantization_config")
         # The default student is sampled from: servers that follow generation_config.json (transformers
         # serve) must sample rather than decode greedily when asked for a temperature.
         model.generation_config.do_sample = True

@@ -289,7 +289,7 @@ def pass_rates(
     sums = counts.groupby(finish["by"], num_partitions=_partitions(partitions)).aggregate(
         Sum("n", alias_name="n"), Sum("n_correct", alias_name="n_correct")).materialize()
     # The k past every problem's n are left out, as locally: decided over all partitions, not in each.
-    max_n = sums.max("n") if sums.count() else None
+    max_n: Any = sums.max("n") if sums.count() else None  # (an int for one column)
     if max_n is not None:
         finish["k"] = [kk for kk in ([k] if isinstance(k, int) else k) if kk <= max_n]  # (checked above)
     finish["drop_unreachable"] = False
@@ -330,7 +330,8 @@ def _bucket(table: pa.Table, keys: list[str], buckets: int) -> pa.Array:
         if pa.types.is_integer(col.type):
             v = pc.fill_null(col.cast(pa.int64(), safe=False), 0).to_numpy().view(np.uint64)
         else:
-            v = pd.util.hash_array(col.cast(pa.large_string()).to_numpy(zero_copy_only=False), categorize=False)
+            v = pd.util.hash_array(  # pyright: ignore[reportAttributeAccessIssue]  (pandas.util is lazy)
+                col.cast(pa.large_string()).to_numpy(zero_copy_only=False), categorize=False)
         v = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), np.uint64(0x9E3779B97F4A7C15), v)
         h = (h * np.uint64(0x100000001B3)) ^ v
     # splitmix64 finaliser: spread consecutive ids over the buckets
@@ -461,7 +462,7 @@ def plan(
     if correct is not None and pa.types.is_boolean(correct):
         scored = ds.materialize()
     else:
-        options = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
+        options: dict[str, Any] = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
         scored = (score(ds, actors=actors, **options) if actors else map_rows(ds, T.score, **options)).materialize()
     stats = collect_pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
     table = collect(scored, sort_by=c.problem_id)

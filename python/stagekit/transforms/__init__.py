@@ -4,7 +4,7 @@ from stagekit.transforms._contract import GOLD_FALLBACK, Col, SchemaError, as_ta
 from stagekit.transforms.bridge import BRIDGE_TEMPLATE, bridge_prompts, select_bridge
 from stagekit.transforms.cft import CFT_KINDS, CFTWarning, cft_records, diagnose
 from stagekit.transforms.difficulty import SCHEMES, STAGES, bin_difficulty, pass_at_k, pass_rates, split_stages
-from stagekit.transforms.formats import to_grpo, to_sft
+from stagekit.transforms.formats import normalize_target, to_grpo, to_sft
 from stagekit.transforms.groups import persistent_failures, zero_reward_groups
 from stagekit.transforms.overlap import mark_overlap, normalize_text
 from stagekit.transforms.score import score
@@ -29,6 +29,7 @@ __all__ = [
     "mark_overlap",
     "normalize_text",
     "persistent_failures",
+    "normalize_target",
     "pass_at_k",
     "pass_rates",
     "pipe",

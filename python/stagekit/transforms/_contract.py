@@ -14,7 +14,7 @@ import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +24,11 @@ __all__ = ["GOLD_FALLBACK", "Col", "SchemaError", "as_table", "pipe", "resolve_c
 #: The gold answer column: ``answer``, else (trl's spelling) ``solution``, which may be a reference solution.
 GOLD_FALLBACK = ("solution",)
 
-F = TypeVar("F", bound=Callable[..., pa.Table])
+P = ParamSpec("P")
+
+#: What a transform takes as its table: anything :func:`as_table` converts (a pyarrow Table or RecordBatch,
+#: a ``datasets.Dataset``, a pandas or polars frame, a mapping of columns, a list of row dicts, ...).
+TableLike: TypeAlias = Any
 
 
 class SchemaError(ValueError):
@@ -240,10 +244,12 @@ def _contract_doc(reads: Sequence[Col], writes: Sequence[tuple[str, str]]) -> st
     return "\n".join(lines)
 
 
-def transform(*, reads: Sequence[Col] = (), writes: Sequence[tuple[str, str]] = ()) -> Callable[[F], F]:
+def transform(
+    *, reads: Sequence[Col] = (), writes: Sequence[tuple[str, str]] = ()
+) -> Callable[[Callable[Concatenate[pa.Table, P], pa.Table]], Callable[Concatenate[TableLike, P], pa.Table]]:
     """Declare a transform's column contract (see the module docstring)."""
 
-    def deco(fn: F) -> F:
+    def deco(fn: Callable[Concatenate[pa.Table, P], pa.Table]) -> Callable[Concatenate[TableLike, P], pa.Table]:
         sig = inspect.signature(fn)
         name = fn.__name__
         for c in reads:
@@ -252,7 +258,7 @@ def transform(*, reads: Sequence[Col] = (), writes: Sequence[tuple[str, str]] = 
         defaults = {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
 
         @functools.wraps(fn)
-        def wrapper(table: Any, /, *args: Any, **kwargs: Any) -> pa.Table:
+        def wrapper(table: TableLike, /, *args: P.args, **kwargs: P.kwargs) -> pa.Table:
             try:
                 bound = sig.bind(table, *args, **kwargs)
             except TypeError as e:
@@ -267,7 +273,7 @@ def transform(*, reads: Sequence[Col] = (), writes: Sequence[tuple[str, str]] = 
         wrapper.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _contract_doc(reads, writes) + "\n"
         wrapper.reads = tuple(reads)  # type: ignore[attr-defined]
         wrapper.writes = tuple(writes)  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return deco
 

@@ -219,8 +219,8 @@ def cft_records(
         if "repair" in kinds and (cont or ref):
             prefix = _correct_prefix(att, step)
             p = REPAIR_PROMPT.format(problem=prob, prefix=prefix) if prefix else REPAIR_PROMPT_EMPTY.format(problem=prob)
-            response = cont if cont else _with_final_answer(clean(ref), gold)
-            emit(pid, "repair", p, response, gold, att, step, "supplied" if cont else "reference")
+            repaired = cont if cont else _with_final_answer(clean(ref), gold)
+            emit(pid, "repair", p, repaired, gold, att, step, "supplied" if cont else "reference")
         if "new_trace" in kinds and ref and pid not in seen_new:
             seen_new.add(pid)
             emit(pid, "new_trace", prob, _with_final_answer(clean(ref), gold), gold, None, None, "reference")
