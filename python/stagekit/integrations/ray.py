@@ -289,10 +289,7 @@ def pass_rates(
     sums = counts.groupby(finish["by"], num_partitions=_partitions(partitions)).aggregate(
         Sum("n", alias_name="n"), Sum("n_correct", alias_name="n_correct")).materialize()
     # The k past every problem's n are left out, as locally: decided over all partitions, not in each.
-    max_n: Any = sums.max("n") if sums.count() else None  # (an int for one column)
-    if max_n is not None:
-        finish["k"] = [kk for kk in ([k] if isinstance(k, int) else k) if kk <= max_n]  # (checked above)
-    finish["drop_unreachable"] = False
+    finish["max_n"] = sums.max("n") if sums.count() else None
     return sums.map_batches(_Apply(_difficulty.pass_rates_from_counts, finish), batch_format="pyarrow")
 
 

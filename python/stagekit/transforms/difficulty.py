@@ -71,11 +71,12 @@ def _counts(rollouts: pa.Table, keys: list[str], correct: str) -> pa.Table:
     )
 
 
-def _from_counts(counts: pa.Table, keys: list[str], ks: list[int], confidence: float, drop_unreachable: bool = True) -> pa.Table:
+def _from_counts(counts: pa.Table, keys: list[str], ks: list[int], confidence: float, max_n: int | None = None) -> pa.Table:
     out = counts.select([*keys, "n", "n_correct"]).sort_by([(key, "ascending") for key in keys])
-    if drop_unreachable and out.num_rows:
-        # pass@k for k past every group's n would be null in every row: such columns are left out.
+    if max_n is None and out.num_rows:
         max_n = pc.max(out["n"]).as_py() or 0
+    if max_n is not None:
+        # pass@k for k past every group's n would be null in every row: such columns are left out.
         ks = [kk for kk in ks if kk <= max_n]
     n = out["n"].cast(pa.float64())
     c = out["n_correct"].cast(pa.float64())
@@ -158,12 +159,12 @@ def pass_rates_from_counts(
     by: str | Iterable[str] = "problem_id",
     k: int | Iterable[int] = (1, 4, 8),
     confidence: float = 0.95,
-    drop_unreachable: bool = True,
+    max_n: int | None = None,
 ) -> pa.Table:
     """:func:`pass_rates`' output from per-group counts (the ``by`` columns, int64 ``n`` and ``n_correct``,
     one row per group), as :func:`pass_counts` makes them; other columns are ignored.
-    ``drop_unreachable=False`` keeps a ``pass@k`` column for every ``k`` (an engine that finishes part of
-    the groups at a time drops the columns past the largest ``n`` of all groups itself).
+    ``max_n`` is the largest ``n`` of all groups, for an engine that finishes part of the groups at a time
+    (default: the largest in ``counts``): a ``pass@k`` column is made for each ``k <= max_n``.
 
     >>> import pyarrow as pa
     >>> t = pa.table({"problem_id": [1], "n": [4], "n_correct": [2]})
@@ -172,7 +173,7 @@ def pass_rates_from_counts(
     """
     keys = _keys(by, "pass_rates_from_counts")
     _check_confidence(confidence, "pass_rates_from_counts")
-    return _from_counts(counts, keys, _ks(k), confidence, drop_unreachable)
+    return _from_counts(counts, keys, _ks(k), confidence, max_n)
 
 
 def _pass_at_k_column(n: pa.ChunkedArray, c: pa.ChunkedArray, k: int) -> pa.ChunkedArray:
