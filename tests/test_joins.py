@@ -145,3 +145,15 @@ def test_plan_reads_trls_solution_spelling_of_the_gold(tmp_path):
     m = pipeline.plan_files(rp, tmp_path / "run")
     assert m["rounds"][0]["rows"]["rl"] == 1
     assert pipeline.RunDir(tmp_path / "run").read_table(0, "rl")["solution"].to_pylist() == ["#### 1"]
+
+
+def test_accuracy_reward_reads_trls_solution_column_when_there_is_no_answer():
+    trl_mod = pytest.importorskip("stagekit.integrations.trl")
+    completions = ["so \\boxed{72}", "so \\boxed{71}"]
+    solution = ["48/2 = 24\n#### 72"] * 2
+    assert trl_mod.accuracy_reward(prompts=["?"] * 2, completions=completions, solution=solution) == [1.0, 0.0]
+    # `answer` wins when both are present; a named column is never replaced
+    both = trl_mod.accuracy_reward(prompts=["?"] * 2, completions=completions, solution=solution, answer=["71"] * 2)
+    assert both == [0.0, 1.0]
+    with pytest.raises(KeyError, match="'gold'"):
+        trl_mod.AccuracyReward("gold")(prompts=["?"] * 2, completions=completions, solution=solution)

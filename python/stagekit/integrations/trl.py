@@ -96,6 +96,14 @@ def _golds(values: Sequence[Any], n: int, who: str, column: str) -> tuple[list[s
     return golds, [g is not None and _verify.extract_gold(g).strip() != "" for g in golds]
 
 
+def _gold_column(kwargs: dict[str, Any], name: str) -> str:
+    """The dataset column holding the gold: ``name``; at its default ``answer`` and absent, trl's
+    ``solution`` (the precedence every stagekit reader of the gold follows)."""
+    from stagekit.transforms import GOLD_FALLBACK, resolve_column
+
+    return resolve_column([k for k, v in kwargs.items() if v is not None], name, "answer", GOLD_FALLBACK)
+
+
 def _missing(who: str, column: str, kwargs: dict[str, Any]) -> KeyError:
     cols = sorted(k for k in kwargs if k not in _TRAINER_KWARGS)
     return KeyError(
@@ -106,7 +114,8 @@ def _missing(who: str, column: str, kwargs: dict[str, Any]) -> KeyError:
 
 class AccuracyReward:
     """Binary correctness reward: 1.0 where the completion's final answer is equivalent to the gold in the
-    dataset column ``answer`` (a bare answer or a reference solution), 0.0 where it is not, and ``None``
+    dataset column ``answer`` (a bare answer or a reference solution; without an ``answer`` column, trl's
+    ``solution``, as everywhere in stagekit), 0.0 where it is not, and ``None``
     where the row has no gold (null or blank), so trl skips it rather than penalising it (mixed-task data).
     A completion cut off at ``max_completion_length`` mid-sentence never scores by a number picked out of
     its prose (the verifier takes an unmarked answer only from a finished text). ``require_marker=True``
@@ -139,10 +148,11 @@ class AccuracyReward:
     def __call__(
         self, *, prompts: Any = None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
     ) -> list[float | None]:
-        if kwargs.get(self.answer) is None:
+        column = _gold_column(kwargs, self.answer)
+        if kwargs.get(column) is None:
             raise _missing(self.__name__, self.answer, kwargs)
         texts = [completion_text(c) for c in completions]
-        golds, has_gold = _golds(kwargs[self.answer], len(texts), self.__name__, self.answer)
+        golds, has_gold = _golds(kwargs[column], len(texts), self.__name__, column)
         # The core reads only the answer part of each (after the last `</think>`; none while a `<think>` is
         # open): see answer_text.
         log_extra = kwargs.get("log_extra")
@@ -509,7 +519,7 @@ class RolloutRecorder:
         step = int(getattr(state, "global_step", -1)) if state is not None else -1
         mode = self._mode()
         ptexts = [prompt_text(p) for p in prompts] if prompts is not None else [""] * n
-        ids, golds = kwargs.get(self.problem_id), kwargs.get(self.answer)
+        ids, golds = kwargs.get(self.problem_id), kwargs.get(_gold_column(kwargs, self.answer))
         keep: dict[str, list[Any]] = {}
         for col in self.keep:
             if col not in kwargs:
