@@ -43,7 +43,7 @@ def test_help_shows_each_default_once_and_never_none(command, capsys):
     assert not re.search(r"default[^()]*\)\s*\(default", text), text
     assert len(out.split("\n\n")) >= 3  # usage, a description, the options
     if command == "report":
-        assert "Rebuild report.html of a run directory" in text
+        assert "Rebuild report.html of a directory written by stagekit plan, run or eval" in text
     if command in ("verify", "plan"):
         assert "--answer-column" in text and "--completion-column" in text
         assert "--gold" not in text  # the old spellings are hidden

@@ -38,8 +38,8 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for pyright, myp
     from stagekit.models import default_model as default_model
     # (from the defining modules: `stagekit.transforms.score` is also a submodule's name, which mypy would
     # take for `stagekit.transforms`' attribute)
-    from stagekit.transforms._contract import SchemaError as SchemaError
-    from stagekit.transforms._contract import pipe as pipe
+    from stagekit.transforms import SchemaError as SchemaError
+    from stagekit.transforms import pipe as pipe
     from stagekit.transforms.bridge import BRIDGE_TEMPLATE as BRIDGE_TEMPLATE
     from stagekit.transforms.bridge import bridge_prompts as bridge_prompts
     from stagekit.transforms.bridge import select_bridge as select_bridge

@@ -386,7 +386,8 @@ def config_json(config: Any) -> dict[str, Any]:
     """A config dataclass as JSON (tuples as lists)."""
     if is_dataclass(config) and not isinstance(config, type):
         return {k: _jsonable(v) for k, v in asdict(config).items()}
-    return dict(config)
+    mapping: Any = config  # (a mapping, when not a dataclass)
+    return dict(mapping)
 
 
 class Runner:
@@ -405,9 +406,8 @@ class Runner:
                  log: Log | None = None, engine: Engine | None = None,
                  generator_factory: Callable[[Any, Any], Any] | None = None, trainer: Any = None, flag: str = "--out"):
         self.dir = RunDir(out)
-        if free is None:
-            free = getattr(type(config), "NOT_AFFECTING", ())
-        self.command, self.config, self.free = command, config, frozenset(free)
+        free_fields: Iterable[str] = getattr(type(config), "NOT_AFFECTING", ()) if free is None else free
+        self.command, self.config, self.free = command, config, frozenset(free_fields)
         self.log = log or Log(False)
         self.engine, self.trainer = engine, trainer
         self.generators = _GeneratorSlot(generator_factory) if generator_factory is not None else None
