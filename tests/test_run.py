@@ -450,7 +450,8 @@ def test_ray_actors_need_the_ray_engine():
 def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
     sft = pa.table({"problem_id": ["a", "b"], "prompt": ["A?", "B?"], "bridge": [False, True],
                     "solution": ["1 + 1 = 2.\n\\boxed{2}", "x"]})
-    bridge = pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["3 \\boxed{3}"], "fallback": [False]})
+    bridge = pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["1 + 2 = <<1+2=3>>3\n#### 3"],
+                    "fallback": [False]})
     cft = sk.cft_records(pa.table({"problem_id": ["c"], "prompt": ["C?"], "answer": ["4"],
                                    "completion": ["2 + 2 = 5.\n\\boxed{5}"], "solution": ["2 + 2 = 4."]}))
     cfg = _cfg(tmp_path / "run")
@@ -463,3 +464,7 @@ def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
     assert t["source"].to_pylist() == ["teacher", "bridge", "cft_diagnosis", "cft_repair", "cft_new_trace"]
     assert t["problem_id"].to_pylist() == ["a", "b", "c", "c", "c"]
     assert [m[0]["content"] for m in t["prompt"].to_pylist()][:2] == ["A?", "B?"]
+    # every target in the one SFT format (to_sft's default): no calculator annotation, the answer boxed last
+    targets = [m[0]["content"] for m in t["completion"].to_pylist()]
+    assert targets[1] == "1 + 2 = 3\nThe final answer is $\\boxed{3}$."
+    assert all(sk.extract_answer(x) is not None and "####" not in x and "<<" not in x for x in targets)

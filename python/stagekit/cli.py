@@ -15,6 +15,113 @@ from stagekit.io import InputError
 
 SAMPLE = "sample_verify.jsonl"
 
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "correct"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "incorrect", "wrong"}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where it says something: not for a required option, a None default
+    or a help text that already describes its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: accepted, hidden from ``--help``, and named on stderr with the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: object) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"stagekit: {option_string} is deprecated, use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _column_options(p: argparse.ArgumentParser, *, problem_id: bool) -> None:
+    """The column options, spelled as ``stagekit run`` spells them (old spellings kept as deprecated aliases)."""
+    p.add_argument("--completion-column", dest="completion", default="completion", metavar="COLUMN",
+                   help="column holding the completions")
+    p.add_argument("--answer-column", dest="gold", default="answer", metavar="COLUMN",
+                   help="column holding the gold answers or reference solutions (default: answer, or trl's "
+                        "solution when there is no answer column)")
+    p.add_argument("--completion", dest="completion", action=_Deprecated, new="--completion-column")
+    p.add_argument("--gold", dest="gold", action=_Deprecated, new="--answer-column")
+    if problem_id:
+        p.add_argument("--id-column", dest="problem_id", default="problem_id", metavar="COLUMN",
+                       help="column identifying the problem")
+        p.add_argument("--problem-id", dest="problem_id", action=_Deprecated, new="--id-column")
+
+
+def _labels(batch: Any, column: str, where: str, first_row: int) -> list[bool | None]:
+    """A label column as booleans: bool, 0/1 numbers, or true/false/yes/no/correct/incorrect strings
+    (``first_row``: the 1-based row number of the batch's first row, for errors)."""
+    import pyarrow as pa
+
+    col = batch.column(column)
+    if pa.types.is_boolean(col.type) or pa.types.is_null(col.type):
+        return col.cast(pa.bool_()).to_pylist()
+    out: list[bool | None] = []
+    for i, v in enumerate(col.to_pylist()):
+        if v is None:
+            out.append(None)
+            continue
+        key = str(v).strip().lower()
+        if key not in _TRUE | _FALSE:
+            raise InputError(f"{where}: row {first_row + i}: label column {column!r} holds {v!r}; expected a bool, "
+                             f"0/1 or true/false/correct/incorrect")
+        out.append(key in _TRUE)
+    return out
+
+
+class _LabelTally:
+    """``verify --label``: the verifier's agreement with an existing label column, added up batch by batch."""
+
+    def __init__(self, label: str, show: int):
+        self.label, self.show = label, show
+        self.rows = self.labelled = self.agree = 0
+        self.confusion: Counter[tuple[bool, bool]] = Counter()
+        self.by_status: Counter[str] = Counter()
+        self.disagreements: list[str] = []
+
+    def add(self, out: Any, where: str) -> Any:
+        """Tally one verified batch; return its ``agrees`` column (null where unlabelled)."""
+        import pyarrow as pa
+
+        labels = _labels(out, self.label, where, self.rows + 1)
+        correct = out.column("correct").to_pylist()
+        status = out.column("status").to_pylist()
+        gold, pred = out.column("gold_answer").to_pylist(), out.column("predicted").to_pylist()
+        for i, (lab, c) in enumerate(zip(labels, correct, strict=True)):
+            if lab is None:
+                continue
+            self.labelled += 1
+            self.agree += lab == c
+            self.confusion[(lab, bool(c))] += 1
+            self.by_status[status[i]] += 1
+            if lab != c and len(self.disagreements) < self.show:
+                self.disagreements.append(f"  disagreement, row {self.rows + i + 1}: {self.label}={lab}, verifier "
+                                          f"{status[i]}: gold={gold[i]!r} predicted={pred[i]!r}")
+        self.rows += len(labels)
+        return pa.array([None if lab is None else lab == c for lab, c in zip(labels, correct, strict=True)], pa.bool_())
+
+    def print(self) -> None:
+        unlabelled = self.rows - self.labelled
+        print(f"agreement with {self.label!r}: {self.agree}/{self.labelled} labelled rows "
+              f"({100 * self.agree / max(self.labelled, 1):.1f}%)" + (f"; {unlabelled} rows unlabelled" if unlabelled else ""))
+        print(f"  {'label':<8}{'verifier correct':>18}{'verifier not correct':>22}")
+        for value in (True, False):
+            print(f"  {str(value).lower():<8}{self.confusion[(value, True)]:>18}{self.confusion[(value, False)]:>22}")
+        print("  verifier status of the labelled rows: " + ", ".join(f"{k} {self.by_status.get(k, 0)}" for k in
+              ("correct", "incorrect", "no_answer", "unparseable")))
+        for line in self.disagreements:
+            print(line)
+
 
 def _text_column(schema: Any, column: str, name: str) -> None:
     """A column the verifier reads must be text (numbers were read as text already)."""
@@ -49,18 +156,23 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
     import pyarrow as pa
 
     import stagekit as sk
-    from stagekit.io import output_schema, write_batches
+    from stagekit.io import Source, output_schema, write_batches
+    from stagekit.transforms import GOLD_FALLBACK, resolve_column
 
-    text = (args.completion, args.gold)
     if src.is_empty():
         raise InputError(f"{name}: no rows")
     cols = src.column_names
-    for col in (args.completion, args.gold):
+    gold = resolve_column(cols, args.gold, "answer", GOLD_FALLBACK)
+    if gold != args.gold:  # trl's spelling of the gold: read it as text too
+        src = Source(src.path, text=(args.completion, gold), batch_rows=args.batch_rows)
+    text = (args.completion, gold)
+    for col in (*text, *([args.label] if args.label else [])):
         if col not in cols:
             raise InputError(f"{name}: missing column {col!r} (columns: {', '.join(cols)})")
-    counts = np.zeros(len(sk.STATUSES), np.int64)
+    counts: Any = np.zeros(len(sk.STATUSES), np.int64)
     n, dt = 0, 0.0
     shown: list[dict] = []
+    tally = _LabelTally(args.label, args.show_disagreements) if args.label else None
 
     def verified() -> Any:
         nonlocal n, dt
@@ -70,17 +182,20 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
                     raise InputError(f"{src.position}: missing column {col!r} here")
                 _text_column(batch.schema, col, src.position)
             t0 = time.perf_counter()
-            v = sk.check_batch(batch[args.completion], batch[args.gold], threads=args.threads)
+            v = sk.check_batch(batch[args.completion], batch[gold], threads=args.threads)
             dt += time.perf_counter() - t0
             status = v["status"].combine_chunks()
             counts[:] += np.bincount(status.indices.to_numpy(zero_copy_only=False), minlength=len(counts))
             n += batch.num_rows
-            names = [x for x in batch.schema.names if x not in v.column_names]
+            names = [x for x in batch.schema.names if x not in v.column_names and x != "agrees"]
             arrays = [batch.column(x) for x in names]
             for field in v.column_names:
                 col = v[field].combine_chunks()
                 arrays.append(col.cast(pa.string()) if field == "status" else col)
             out = pa.RecordBatch.from_arrays(arrays, names=names + v.column_names)
+            if tally is not None:
+                out = pa.RecordBatch.from_arrays([*out.columns, tally.add(out, src.position)],
+                                                 names=[*out.schema.names, "agrees"])
             if len(shown) < args.show:
                 shown.extend(out.slice(0, args.show - len(shown)).select(["gold_answer", "predicted", "status"]).to_pylist())
             yield out
@@ -92,6 +207,8 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
         # the columns written: the input's (every part's, for Parquet), then the verdicts
         verdict_fields = [pa.field("correct", pa.bool_()), pa.field("status", pa.string()),
                           pa.field("predicted", pa.string()), pa.field("gold_answer", pa.string())]
+        if tally is not None:
+            verdict_fields.append(pa.field("agrees", pa.bool_()))
         names = {f.name for f in verdict_fields}
         schema = pa.schema([f for f in output_schema(src.schema) if f.name not in names] + verdict_fields)
         written = write_batches(args.output, verified(), schema=schema, where=lambda: src.position)
@@ -103,6 +220,8 @@ def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
         print(f"  {status:<12} {k:>8}  {100 * k / n:5.1f}%")
     for row in shown:
         print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+    if tally is not None:
+        tally.print()
     if written is not None:
         print(f"wrote {written.path}")
     return 0
@@ -289,14 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "verify",
         help="verify completions against gold answers",
-        description="Verify a file of completions against gold answers and print a summary by status.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Verify a file of completions against gold answers and print a summary by status; with "
+        "--label, the agreement with an existing label column (e.g. an old grader's verdicts).",
+        formatter_class=_HelpFormatter,
     )
     v.add_argument("input", nargs="?", type=Path, help="JSONL, JSON, Parquet or CSV file")
     v.add_argument("--sample", action="store_true", help="verify the bundled sample instead of a file")
-    v.add_argument("--completion", default="completion", help="column holding the completions")
-    v.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
-    v.add_argument("-o", "--output", type=Path, help="write verdicts (input columns + correct, status, predicted)")
+    _column_options(v, problem_id=False)
+    v.add_argument("--label", metavar="COLUMN", help="a column of existing correctness labels (bool, 0/1 or "
+                   "true/false): report the agreement, the confusion counts and the first disagreements")
+    v.add_argument("--show-disagreements", type=int, default=5, metavar="N",
+                   help="disagreements with --label to print")
+    v.add_argument("-o", "--output", type=Path,
+                   help="write verdicts (input columns + correct, status, predicted, gold_answer; with --label, agrees)")
     v.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
     v.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
                    help="rows read, verified and written at a time (default: about 32 MB of data); memory is "
@@ -309,14 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage data sets from rollouts you already have (no model)",
         description="Score rollouts (one row per completion), compute pass rates per problem, bin them into "
         "SFT / RL / drop sets and write a run directory with Parquet stage sets, a manifest and an HTML report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     pl.add_argument("rollouts", type=Path, help="JSONL, JSON, Parquet or CSV: one row per completion")
     pl.add_argument("-o", "--out", type=Path, required=True, help="the run directory to write")
-    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution) join the sets")
-    pl.add_argument("--completion", default="completion", help="column holding the completions")
-    pl.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
-    pl.add_argument("--problem-id", default="problem_id", help="column identifying the problem")
+    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution, and the gold "
+                    "column when it has one) join the sets")
+    _column_options(pl, problem_id=True)
     pl.add_argument("--scheme", default="zero_partial_full", choices=SCHEME_NAMES,
                     help="difficulty binning scheme (see the README's stage transforms)")
     pl.add_argument("--keep-all-correct", action="store_true",
@@ -394,8 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="progress bars and step lines on stderr (default: on)")
     ev.set_defaults(func=_cmd_eval)
 
-    rp = sub.add_parser("report", help="(re)build the HTML report of a run or evaluation directory",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rp = sub.add_parser(
+        "report",
+        help="(re)build the HTML report of a run or evaluation directory",
+        description="Rebuild report.html of a directory written by stagekit plan, run or eval, from its manifest "
+        "and Parquet tables (for plan and run: pass-rate histograms, stage set sizes, verdicts, training curves "
+        "and worked Bridge and CFT examples). A self-contained file (no network); prints its path.",
+        formatter_class=_HelpFormatter,
+    )
     rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan, run or eval")
     rp.set_defaults(func=_cmd_report)
     return p

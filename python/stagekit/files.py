@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["DURABLE", "TEMP_SUFFIX", "HashingWriter", "InputError", "NewFile", "Written", "atomic_write", "fsync_dir",
-           "sha256_file", "sha256_path"]
+           "new_file_mode", "sha256_file", "sha256_path"]
 
 
 class InputError(ValueError):
@@ -102,6 +102,12 @@ def _umask() -> int:
         return mask
 
 
+def new_file_mode(base: int = 0o666) -> int:
+    """The mode a file (or, with ``base=0o777``, a directory) created now gets under the process umask:
+    what :func:`atomic_write` gives a new file, for outputs made another way (a ``mkdtemp`` directory)."""
+    return base & ~_umask()
+
+
 def fsync_dir(path: Path) -> None:
     """Make a directory's entries (a rename into it) durable; a no-op unless :data:`DURABLE`."""
     if not DURABLE:
@@ -144,7 +150,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
     try:
         mode = p.stat().st_mode & 0o7777
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+        mode = new_file_mode()
     tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -182,7 +188,7 @@ class NewFile(HashingWriter):
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as e:
             raise InputError(f"{p}: cannot write into {p.parent} ({_why(e)})") from None
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, new_file_mode())
         super().__init__(os.fdopen(fd, "wb"), p)
         self.path = p
 

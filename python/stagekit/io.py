@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from stagekit.files import (
+    DURABLE,
     TEMP_SUFFIX,
     HashingWriter,
     InputError,
@@ -52,6 +53,7 @@ from stagekit.files import (
     Written,
     atomic_write,
     fsync_dir,
+    new_file_mode,
     sha256_file,
     sha256_path,
 )
@@ -59,9 +61,9 @@ from stagekit.files import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["BATCH_BYTES", "FORMATS", "TEMP_SUFFIX", "HashingWriter", "InputError", "NewFile", "Source", "Unit", "Written",
-           "atomic_write", "conform", "format_of", "fsync_dir", "output_format", "output_schema", "read_table",
-           "sha256_file", "sha256_path", "table_batches", "write_batches", "write_table"]
+__all__ = ["BATCH_BYTES", "DURABLE", "FORMATS", "TEMP_SUFFIX", "HashingWriter", "InputError", "NewFile", "Source", "Unit",
+           "Written", "atomic_write", "conform", "format_of", "fsync_dir", "new_file_mode", "output_format",
+           "output_schema", "read_table", "sha256_file", "sha256_path", "table_batches", "write_batches", "write_table"]
 
 #: Arrow bytes per batch by default: about 32k rows of 1 kB completions. Peak memory of a streaming command
 #: is a small multiple of it (the batch, its verdicts, the parser's and the writer's buffers).
@@ -196,7 +198,7 @@ class Source:
                              f"e.g. {p / (splits[0] if splits else 'train')}")
         if (p / "state.json").is_file():
             return self._saved_dataset(p), True
-        files = []
+        parts: list[tuple[Path, str]] = []
         for f in sorted(x for x in p.rglob("*") if _is_part(x, p)):
             st = _stat(f)
             if stat.S_ISDIR(st.st_mode):
@@ -205,11 +207,11 @@ class Source:
                 raise InputError(f"{f}: not a regular file ({_kind(st.st_mode)}), in {p}")
             if st.st_size == 0 and FORMATS[f.suffix.lower()] in ("jsonl", "csv"):
                 continue  # an empty part of a text format holds no rows
-            files.append((f, FORMATS[f.suffix.lower()]))
-        if not files:
+            parts.append((f, FORMATS[f.suffix.lower()]))
+        if not parts:
             raise InputError(f"{p}: a directory without table files ({', '.join(sorted(FORMATS))}) and not a saved "
                              "`datasets` dataset (no state.json)")
-        return self._one_format(files), False
+        return self._one_format(parts), False
 
     def _one_format(self, files: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
         fmts = sorted({f for _, f in files})
@@ -435,6 +437,7 @@ class Source:
         import pyarrow as pa
 
         p = unit.path
+        raw = b""
         try:
             with p.open("rb") as f:
                 raw = f.read()

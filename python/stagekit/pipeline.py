@@ -22,7 +22,7 @@ from stagekit.io import InputError, sha256_path
 from stagekit.report import histogram, write_report
 from stagekit.rundir import Manifest, RunDir, package_versions, summarize_round
 from stagekit.runner import Log, Runner, StepContext, config_json, step
-from stagekit.stagesets import STAGE_TABLES, PlanConfig, stage_sets
+from stagekit.stagesets import STAGE_TABLES, PlanConfig, gold_column, stage_sets
 from stagekit.io import read_table
 
 __all__ = ["PLAN_STEP", "STAGE_TABLES", "InputError", "PlanConfig", "RunDir", "histogram", "plan", "plan_files",
@@ -101,8 +101,11 @@ def plan_files(
     if src.is_empty():
         raise InputError(f"{rp}: no rows (an empty rollouts file)")
     cols = src.column_names
+    gold = gold_column(cols, config)
+    if gold != config.answer:  # trl's spelling of the gold: read it as text too
+        src = Source(rp, text=(config.completion, gold), batch_rows=batch_rows)
     scored = "correct" in cols and pa.types.is_boolean(src.schema.field("correct").type)
-    for col in (config.problem_id, config.completion, config.answer):
+    for col in (config.problem_id, config.completion, gold):
         if col not in cols and not (col != config.problem_id and scored):
             raise InputError(f"{rp}: missing column {col!r} (columns: {', '.join(cols)})")
         if col != config.problem_id and col in cols and not scored:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from stagekit.engine import Engine
-    from stagekit.io import Source
+    from stagekit.io import Source as DataSource
 
 __all__ = [
     "ConfigView", "Done", "Log", "Ref", "Runner", "Source", "Step", "StepContext", "UndeclaredRead", "Value", "field_names",
@@ -337,7 +337,7 @@ class StepContext:
             raise RuntimeError(f"{self.dir.table_path(src.round, table)} is missing (written by {src.name})")
         return t
 
-    def source(self, table: str, **options: Any) -> Source:
+    def source(self, table: str, **options: Any) -> DataSource:
         """A table written by one of the step's input steps, to read in batches
         (:class:`stagekit.io.Source`; ``options`` are its), checked against its record's sha256 first."""
         from stagekit.io import Source
@@ -421,7 +421,8 @@ def config_json(config: Any) -> dict[str, Any]:
     """A config dataclass as JSON (tuples as lists)."""
     if is_dataclass(config) and not isinstance(config, type):
         return {k: _jsonable(v) for k, v in asdict(config).items()}
-    return dict(config)
+    mapping: Any = config  # (a mapping, when not a dataclass)
+    return dict(mapping)
 
 
 class Runner:
@@ -440,9 +441,8 @@ class Runner:
                  log: Log | None = None, engine: Engine | None = None,
                  generator_factory: Callable[[Any, Any], Any] | None = None, trainer: Any = None, flag: str = "--out"):
         self.dir = RunDir(out)
-        if free is None:
-            free = getattr(type(config), "NOT_AFFECTING", ())
-        self.command, self.config, self.free = command, config, frozenset(free)
+        free_fields: Iterable[str] = getattr(type(config), "NOT_AFFECTING", ()) if free is None else free
+        self.command, self.config, self.free = command, config, frozenset(free_fields)
         self.log = log or Log(False)
         self.engine, self.trainer = engine, trainer
         self.generators = _GeneratorSlot(generator_factory) if generator_factory is not None else None

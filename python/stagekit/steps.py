@@ -141,7 +141,7 @@ def _count(col: pa.ChunkedArray) -> dict[str, int]:
     return {v["values"].as_py(): v["counts"].as_py() for v in pc.value_counts(col)}
 
 
-@step("sft_data", takes=("plan", "bridge", "cft"), writes=("sft_train",))
+@step("sft_data", takes=("plan", "bridge", "cft"), writes=("sft_train",), version=2)  # 2: to_sft's one target format
 def SFT_DATA(ctx: StepContext) -> None:
     """The SFT set: plain teacher traces, Bridge targets, last round's CFT records (``cft`` may be None)."""
     from stagekit.transforms import to_sft
@@ -232,7 +232,7 @@ def _attach(table: pa.Table, problems: pa.Table) -> pa.Table:
 
 
 def _cft(ctx: StepContext, critic: Student | None) -> None:
-    from stagekit.transforms import cft_records, explode, zero_reward_groups
+    from stagekit.transforms import CFT_KINDS, cft_records, explode, zero_reward_groups
 
     c = ctx.cfg
     rl = ctx.read("rl_rollouts")
@@ -257,7 +257,8 @@ def _cft(ctx: StepContext, critic: Student | None) -> None:
         attempts = attempts.append_column("critique", out["completion"])
         critiques = "critique"
     # Without a teacher trace (no `solution` column) there are diagnoses only: no repair or new trace.
-    records = cft_records(attempts, critiques=critiques, reference="solution")
+    records = cft_records(attempts, critiques=critiques, reference="solution",
+                          kinds=CFT_KINDS if "solution" in attempts.column_names else ("diagnosis",))
     ctx.note(records=_count(records["kind"]))
     ctx.write("cft", records)
 

@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stagekit.io import InputError
-from stagekit.stagesets import PlanConfig, stage_sets
+from stagekit.stagesets import PlanConfig, problem_golds, stage_sets
 from stagekit.transforms import as_table
 from stagekit.transforms import difficulty as _difficulty
 
@@ -292,7 +292,9 @@ def pass_rates(
 
     counts, finish = _block_counts(ds, by, correct, k, confidence)
     sums = counts.groupby(finish["by"], num_partitions=_partitions(partitions)).aggregate(
-        Sum("n", alias_name="n"), Sum("n_correct", alias_name="n_correct"))
+        Sum("n", alias_name="n"), Sum("n_correct", alias_name="n_correct")).materialize()
+    # The k past every problem's n are left out, as locally: decided over all partitions, not in each.
+    finish["max_n"] = sums.max("n") if sums.count() else None
     return sums.map_batches(_Apply(_difficulty.pass_rates_from_counts, finish), batch_format="pyarrow")
 
 
@@ -326,7 +328,8 @@ def _bucket(table: pa.Table, keys: list[str], buckets: int) -> pa.Array:
         if pa.types.is_integer(col.type):
             v = pc.fill_null(col.cast(pa.int64(), safe=False), 0).to_numpy().view(np.uint64)
         else:
-            v = pd.util.hash_array(col.cast(pa.large_string()).to_numpy(zero_copy_only=False), categorize=False)
+            v = pd.util.hash_array(  # pyright: ignore[reportAttributeAccessIssue]  (pandas.util is lazy)
+                col.cast(pa.large_string()).to_numpy(zero_copy_only=False), categorize=False)
         v = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), np.uint64(0x9E3779B97F4A7C15), v)
         h = (h * np.uint64(0x100000001B3)) ^ v
     # splitmix64 finaliser: spread consecutive ids over the buckets
@@ -458,11 +461,13 @@ def plan(
     if correct is not None and pa.types.is_boolean(correct):
         scored = ds.materialize()
     else:
-        options = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
+        options: dict[str, Any] = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
         scored = (score(ds, actors=actors, **options) if actors else map_rows(ds, T.score, **options)).materialize()
     stats = collect_pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
-    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"))
-    return {"rollouts": collect(scored, sort_by=c.problem_id), "stats": stats, **sets}
+    table = collect(scored, sort_by=c.problem_id)
+    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"),
+                             golds=problem_golds(table, c))
+    return {"rollouts": table, "stats": stats, **sets}
 
 
 # ------------------------------------------------------------------------------------------------ files on disk
@@ -505,7 +510,7 @@ def _plan_unit(unit: Any, index: int, text: tuple[str, ...], batch_rows: int | N
 def _input_error(e: BaseException) -> InputError | None:
     """The :class:`InputError` a Ray task raised (Ray wraps it), if that is what failed."""
     seen: set[int] = set()
-    stack = [e]
+    stack: list[BaseException | None] = [e]
     while stack:
         x = stack.pop()
         if x is None or id(x) in seen:
@@ -544,15 +549,20 @@ def plan_source(source: Any, config: PlanConfig = PlanConfig(), problems: Any = 
     by_ref = {r: i for i, r in enumerate(refs)}
     results: dict[int, dict[str, Any]] = {}
     pending = list(refs)
+    added = 0  # pieces' counts are added in input order (the first gold of a problem is the local engine's)
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             res = ray.get(done[0])
             fetched += len(res["counts"]) + sum(len(n) + 24 for n, *_ in res["parts"])
             results[by_ref[done[0]]] = res
-            if res["counts"]:
-                counts.add_counts(pa.ipc.open_stream(res["counts"]).read_all(), str(units[by_ref[done[0]]].path))
-                counts.rows += res["rows"]
+            while added in results:
+                res = results[added]
+                if res["counts"]:
+                    counts.add_counts(pa.ipc.open_stream(res["counts"]).read_all(), str(units[added].path))
+                    counts.rows += res["rows"]
+                    res["counts"] = b""
+                added += 1
     except Exception as e:
         for r in pending:
             ray.cancel(r, force=True)

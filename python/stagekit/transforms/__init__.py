@@ -1,8 +1,8 @@
 """Pure Arrow transforms: tables in, tables out, no I/O, no state (see ``_contract``)."""
 
-from stagekit.transforms._contract import Col, SchemaError, as_table, explode, pipe, transform
+from stagekit.transforms._contract import GOLD_FALLBACK, Col, SchemaError, as_table, explode, pipe, resolve_column, transform
 from stagekit.transforms.bridge import BRIDGE_TEMPLATE, bridge_prompts, select_bridge
-from stagekit.transforms.cft import CFT_KINDS, cft_records, diagnose
+from stagekit.transforms.cft import CFT_KINDS, CFTWarning, cft_records, diagnose
 from stagekit.transforms.difficulty import (
     SCHEMES,
     STAGES,
@@ -14,7 +14,7 @@ from stagekit.transforms.difficulty import (
     split_stages,
     sum_counts,
 )
-from stagekit.transforms.formats import to_grpo, to_sft
+from stagekit.transforms.formats import normalize_target, to_grpo, to_sft
 from stagekit.transforms.groups import persistent_failures, zero_reward_groups
 from stagekit.transforms.overlap import mark_overlap, normalize_text
 from stagekit.transforms.score import score, score_batches
@@ -23,10 +23,12 @@ from stagekit.transforms.segment import METHODS, segment_steps, split_trace
 __all__ = [
     "BRIDGE_TEMPLATE",
     "CFT_KINDS",
+    "CFTWarning",
     "METHODS",
     "SCHEMES",
     "STAGES",
     "Col",
+    "GOLD_FALLBACK",
     "SchemaError",
     "as_table",
     "bin_difficulty",
@@ -37,11 +39,13 @@ __all__ = [
     "mark_overlap",
     "normalize_text",
     "persistent_failures",
+    "normalize_target",
     "pass_at_k",
     "pass_counts",
     "pass_rates",
     "pass_rates_from_counts",
     "pipe",
+    "resolve_column",
     "score",
     "score_batches",
     "segment_steps",
