@@ -2,7 +2,8 @@
 """Every benchmark table the README quotes, from one command, into ``benches/out/ALL.md``.
 
     python benches/run_all.py              # the README's figures: verifier (every pair), transforms at
-                                           # 100k, 1M and 10M rows, Ray at 1M and 10M (~10 min on 2 quiet cores, ~9 GB)
+                                           # 100k, 1M and 10M rows, Ray at 1M and 10M, scale at 1M
+                                           # (~12 min on 2 quiet cores, ~9 GB)
     python benches/run_all.py --quick      # smoke run of every bench (~1 min) -> out/ALL_quick.md
     python benches/run_all.py --rows 100k,1M --ray-rows 1M          # smaller sizes
     python benches/run_all.py --benches verifier,transforms,trl     # choose (trl: bench_trl.py, ~6 min, opt-in)
@@ -29,8 +30,8 @@ from machine import basics, describe, loadavg
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = REPO / "benches"
 OUT = BENCHES / "out"
-ALL = ("verifier", "transforms", "ray", "trl")
-DEFAULT = "verifier,transforms,ray"
+ALL = ("verifier", "transforms", "ray", "scale", "trl")
+DEFAULT = "verifier,transforms,ray,scale"
 
 
 def commands(args: argparse.Namespace) -> list[tuple[str, list[str], dict[str, str]]]:
@@ -47,6 +48,8 @@ def commands(args: argparse.Namespace) -> list[tuple[str, list[str], dict[str, s
                 argv += ["--datasets-max-rows", args.datasets_max_rows]
         elif name == "ray":
             argv = [script, *(q or ["--rows", args.ray_rows])]
+        elif name == "scale":
+            argv = [script, *(q or ["--rows", args.scale_rows])]
         else:  # trl
             argv = [script, *q]
         out.append((name, argv, {"HF_HUB_OFFLINE": "1"} if name == "trl" else {}))
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: every bench's --quick (~1-2 min)")
     ap.add_argument("--rows", default="100k,1M,10M", help="transforms sizes (ignored with --quick)")
     ap.add_argument("--ray-rows", default="1M,10M", help="bench_ray.py sizes (ignored with --quick)")
+    ap.add_argument("--scale-rows", default="1M", help="bench_scale.py sizes (ignored with --quick; alone it "
+                    "defaults to 1M,5M,20M)")
     ap.add_argument("--datasets-max-rows", default=None, help="passed to bench_transforms.py (HF datasets cap)")
     ap.add_argument("--benches", default=DEFAULT, help=f"comma-separated subset of {', '.join(ALL)}")
     ap.add_argument("--out", default=None, help="output file under benches/out/ (default ALL.md, --quick ALL_quick.md)")

@@ -9,6 +9,6 @@ import pytest
 def _no_fsync(monkeypatch):
     """Writes in tests need not survive a power loss: skip the fsyncs (atomicity does not depend on them;
     the kill -9 tests run the command in subprocesses, durable)."""
-    import stagekit.io
+    import stagekit.files
 
-    monkeypatch.setattr(stagekit.io, "DURABLE", False)
+    monkeypatch.setattr(stagekit.files, "DURABLE", False)

@@ -682,3 +682,18 @@ def test_real_student_on_gsm8k_through_the_transformers_backend(tmp_path):
     assert again.returncode == 0 and "(gsm8k sampled earlier, not again)" in again.stdout
     assert pq.read_table(out / "gsm8k" / "completions.parquet").equals(v)
     assert time.perf_counter() - t0 < 120  # no model is loaded to resume
+
+
+def test_run_eval_scores_chunk_by_chunk_as_in_memory(tmp_path):
+    """The score step verifies one chunk at a time (writing verdicts as it goes): the same verdicts, scores
+    and metrics as scoring every completion at once."""
+    benches = rows_of("gsm8k", limit=10)
+    gen = Scripted(all_rows(benches))
+    s = ev.EvalSettings(k=3, chunk_size=3, pass_at=(2, 3), progress=False)
+    got = ev.run_eval(benches, s, tmp_path / "e", student=Student("scripted", "scripted", "m1"),
+                      generator_factory=lambda spec, cfg: gen, report=False).results["gsm8k"]
+    rows = benches[0].rows
+    ref = ev.result_from_completions(rows, ev.sample(rows, gen, s, show_progress=False), s)
+    assert got.verdicts.equals(ref.verdicts)
+    assert got.metrics == ref.metrics
+    assert got.scores.to_pylist() == ref.scores.select(got.scores.column_names).to_pylist()

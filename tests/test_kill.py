@@ -150,7 +150,9 @@ def rollouts(tmp_path_factory):
 
 def test_kill_9_during_plan(tmp_path, rollouts):
     def cmd(out: Path) -> list[str]:
-        return [sys.executable, "-m", "stagekit", "plan", str(rollouts), "-o", str(out), "--scheme", "medium_sft"]
+        # in batches: a kill lands between batches of the rollouts' parts as well as between tables
+        return [sys.executable, "-m", "stagekit", "plan", str(rollouts), "-o", str(out), "--scheme", "medium_sft",
+                "--batch-rows", "2500"]
 
     ref = tmp_path / "ref"
     p = subprocess.run(cmd(ref), env=ENV, capture_output=True, text=True, timeout=600)

@@ -40,6 +40,13 @@ import stagekit as sk
 
 sympy = pytest.importorskip("sympy")
 
+def _latex(e, **kw) -> str:
+    """sympy's LaTeX with natural logarithms spelled ``\\ln``: a bare ``\\log`` is read in both conventions
+    (natural and decimal) and decided only where they agree (the README's policy), as sympy's default
+    ``\\log`` for ``ln`` would otherwise leave every comparison of a logarithm with its value undecided."""
+    return sympy.latex(e, ln_notation=True, **kw)
+
+
 SEED = 20261127
 SCALE = float(os.environ.get("STAGEKIT_NEAR_MISS_SCALE", "1"))
 X, Y = sympy.symbols("x y")
@@ -85,14 +92,14 @@ def _coef_latex(c, style: str) -> str:
         return _decimal(q) if style in ("decimal", "float") else _frac(q)
     if style == "float":
         return sympy.sstr(sympy.N(c, 17))
-    s = sympy.latex(c)
+    s = _latex(c)
     return f"\\left({s}\\right)" if c.is_Add else s
 
 
 def _mono_latex(mono: tuple[tuple[object, int], ...]) -> str:
     parts = []
     for s, k in mono:
-        b = str(s) if s.is_Symbol else f"\\left({sympy.latex(s)}\\right)"
+        b = str(s) if s.is_Symbol else f"\\left({_latex(s)}\\right)"
         if k == 1:
             parts.append(b)
         elif k != 0:
@@ -213,7 +220,7 @@ def _mutations(rng: random.Random, terms: list[Term]) -> list[tuple[str, list[Te
 
 def _poly_forms(terms: list[Term], kind: str, rng: random.Random) -> list[str]:
     e = _sum(terms)
-    forms = {_render(terms, "fraction"), sympy.latex(e)}
+    forms = {_render(terms, "fraction"), _latex(e)}
     shuffled = terms[:]
     rng.shuffle(shuffled)
     forms.add(_render(shuffled, "decimal" if kind == "decimal" else "fraction"))
@@ -222,15 +229,15 @@ def _poly_forms(terms: list[Term], kind: str, rng: random.Random) -> list[str]:
     if kind in ("radical", "transcendental", "mixed"):
         forms.add(_render(terms, "float"))  # a float printout of every coefficient
     if kind in ("integer", "fraction", "decimal") and all(t.mono and len(t.mono) == 1 for t in terms[:1]):
-        forms.add(sympy.latex(sympy.factor(e)))
+        forms.add(_latex(sympy.factor(e)))
     else:
-        forms.add(sympy.latex(sympy.factor_terms(e)))
+        forms.add(_latex(sympy.factor_terms(e)))
     return sorted(forms)
 
 
 def _mutant_forms(terms: list[Term], kind: str) -> list[str]:
     e = _sum(terms)
-    return sorted({_render(terms, "decimal" if kind == "decimal" else "fraction"), sympy.latex(e)})
+    return sorted({_render(terms, "decimal" if kind == "decimal" else "fraction"), _latex(e)})
 
 
 @dataclass(frozen=True)
@@ -258,13 +265,13 @@ def _rational_function(rng: random.Random):
 
 def _rf_forms(num: list[Term], den, kind: str, rng: random.Random, heavy: bool) -> list[str]:
     e = _sum(num) / den
-    forms = {sympy.latex(e), sympy.latex(sympy.cancel(e))}
+    forms = {_latex(e), _latex(sympy.cancel(e))}
     style = "decimal" if kind == "decimal" else "fraction"
-    forms.add(f"\\frac{{{_render(num, style)}}}{{{sympy.latex(sympy.expand(den))}}}")
-    forms.add(f"\\frac{{{_render(num, 'fraction')}}}{{{sympy.latex(den)}}}")
+    forms.add(f"\\frac{{{_render(num, style)}}}{{{_latex(sympy.expand(den))}}}")
+    forms.add(f"\\frac{{{_render(num, 'fraction')}}}{{{_latex(den)}}}")
     if heavy:
-        forms.add(sympy.latex(sympy.apart(e, X)))
-        forms.add(sympy.latex(sympy.factor(e)))
+        forms.add(_latex(sympy.apart(e, X)))
+        forms.add(_latex(sympy.factor(e)))
     return sorted(forms)
 
 
@@ -315,9 +322,9 @@ def generated() -> tuple[Pair, ...]:
         mutants.append(("denominator", _sum(num) / root_moved, None))
         for how, m, mterms in mutants:
             equal = sympy.cancel(sympy.together(base - m)) == 0
-            mforms = {sympy.latex(m)}
+            mforms = {_latex(m)}
             if mterms is not None:
-                mforms.add(f"\\frac{{{_render(mterms, 'decimal' if kind == 'decimal' else 'fraction')}}}{{{sympy.latex(den)}}}")
+                mforms.add(f"\\frac{{{_render(mterms, 'decimal' if kind == 'decimal' else 'fraction')}}}{{{_latex(den)}}}")
             _both_ways("rational " + kind, how, forms, sorted(mforms), equal, out)
     return tuple(out)
 
@@ -337,11 +344,11 @@ def _function_sum(rng: random.Random) -> list[Term]:
 
 def _function_forms(terms: list[Term], kind: str) -> list[str]:
     e = _sum(terms)
-    forms = {_render(terms, "decimal" if kind == "decimal" else "fraction"), sympy.latex(e)}
-    forms.add(sympy.latex(sympy.expand_trig(e)))  # sin 2x = 2 sin x cos x, cos 2x = 2cos^2 x - 1, ...
-    forms.add(sympy.latex(sympy.expand(e, power_exp=True)))  # e^{x+2} = e^2 e^x
-    forms.add(sympy.latex(sympy.expand_log(e, force=True)))  # ln 2x = ln 2 + ln x
-    forms.add(sympy.latex(e.subs(sympy.sin(X) ** 2, 1 - sympy.cos(X) ** 2)))
+    forms = {_render(terms, "decimal" if kind == "decimal" else "fraction"), _latex(e)}
+    forms.add(_latex(sympy.expand_trig(e)))  # sin 2x = 2 sin x cos x, cos 2x = 2cos^2 x - 1, ...
+    forms.add(_latex(sympy.expand(e, power_exp=True)))  # e^{x+2} = e^2 e^x
+    forms.add(_latex(sympy.expand_log(e, force=True)))  # ln 2x = ln 2 + ln x
+    forms.add(_latex(e.subs(sympy.sin(X) ** 2, 1 - sympy.cos(X) ** 2)))
     return sorted(forms)
 
 

@@ -96,5 +96,5 @@ def test_plan_bad_input(tmp_path, capsys):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert main(["plan", str(empty), "-o", str(tmp_path / "r")]) == 2
-    assert f"{empty}: no rows" in capsys.readouterr().err
+    assert f"{empty}: empty file" in capsys.readouterr().err
     assert not (tmp_path / "r" / "manifest.json").exists()

@@ -21,7 +21,9 @@ from stagekit.cli import build_parser, main
 from stagekit.config import QUICK, RunConfig, config_from_args
 from stagekit.engine import LocalEngine
 from stagekit.inputs import Inputs
-from stagekit.io import InputError, read_table
+from stagekit.io import InputError
+from stagekit.rundir import RunDir
+from stagekit.io import read_table
 from stagekit.ladder import make_ladder
 from stagekit.runner import Runner, step
 
@@ -181,7 +183,7 @@ def test_rollouts_given_skip_sampling_and_problems_are_derived(tmp_path, scripte
                  generator_factory=scripted.factory)
     assert m["rounds"][0]["rows"]["rollouts"] == 24 and m["rounds"][0]["rows"]["stats"] == 8
     assert str(path) in m["inputs"]
-    kept = pq.read_table(tmp_path / "run" / "round-0" / "rollouts.parquet")
+    kept = RunDir(tmp_path / "run").read_table(0, "rollouts")  # written in parts, batch by batch
     assert kept["completion"].to_pylist() == rollouts["text"].to_pylist()  # the given rollouts, not new samples
     assert "correct" in kept.column_names
     problems = pq.read_table(tmp_path / "run" / "problems.parquet")
@@ -448,7 +450,8 @@ def test_ray_actors_need_the_ray_engine():
 def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
     sft = pa.table({"problem_id": ["a", "b"], "prompt": ["A?", "B?"], "bridge": [False, True],
                     "solution": ["1 + 1 = 2.\n\\boxed{2}", "x"]})
-    bridge = pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["3 \\boxed{3}"], "fallback": [False]})
+    bridge = pa.table({"problem_id": ["b"], "prompt": ["B?"], "target": ["1 + 2 = <<1+2=3>>3\n#### 3"],
+                    "fallback": [False]})
     cft = sk.cft_records(pa.table({"problem_id": ["c"], "prompt": ["C?"], "answer": ["4"],
                                    "completion": ["2 + 2 = 5.\n\\boxed{5}"], "solution": ["2 + 2 = 4."]}))
     cfg = _cfg(tmp_path / "run")
@@ -461,3 +464,7 @@ def test_next_rounds_sft_set_takes_the_last_rounds_cft_records(tmp_path):
     assert t["source"].to_pylist() == ["teacher", "bridge", "cft_diagnosis", "cft_repair", "cft_new_trace"]
     assert t["problem_id"].to_pylist() == ["a", "b", "c", "c", "c"]
     assert [m[0]["content"] for m in t["prompt"].to_pylist()][:2] == ["A?", "B?"]
+    # every target in the one SFT format (to_sft's default): no calculator annotation, the answer boxed last
+    targets = [m[0]["content"] for m in t["completion"].to_pylist()]
+    assert targets[1] == "1 + 2 = 3\nThe final answer is $\\boxed{3}$."
+    assert all(sk.extract_answer(x) is not None and "####" not in x and "<<" not in x for x in targets)

@@ -26,7 +26,9 @@ from stagekit import loop, steps
 from stagekit.cli import main
 from stagekit.config import NOT_AFFECTING, STRUCTURE, RunConfig
 from stagekit.engine import LocalEngine
-from stagekit.io import InputError, atomic_write, write_table
+from stagekit.inputs import PROBLEMS
+from stagekit.io import InputError, atomic_write
+from stagekit.io import write_table
 from stagekit.ladder import make_ladder
 from stagekit.rundir import (
     SCHEMA_VERSION, CorruptOutput, Manifest, RunDir, RunDirBusy, StepRecord, read_manifest, write_manifest,

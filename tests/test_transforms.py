@@ -31,7 +31,7 @@ import json
 import math
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -168,7 +168,9 @@ def test_pass_rates_equals_brute_force(rows, ks, multi, data):
     )
     by = ["problem_id", "step"] if multi else ["problem_id"]
     out = sk.pass_rates(t, by=by, k=ks)
-    ks_sorted = sorted(set(ks))
+    # a k past every group's n gives no column (it would be null everywhere); empty input keeps them all
+    max_n = max(Counter((p, s) if multi else p for p, s, _ in rows).values(), default=None)
+    ks_sorted = [k for k in sorted(set(ks)) if max_n is None or k <= max_n]
     assert out.column_names == [
         *by, "n", "n_correct", "pass_rate", *(f"pass@{k}" for k in ks_sorted), "wilson_low", "wilson_high"
     ]
@@ -203,10 +205,11 @@ def test_pass_at_k_function_matches_comb():
 
 def test_pass_at_k_column_is_null_where_k_exceeds_n():
     t = pa.table({"problem_id": [1, 1, 1, 2], "correct": [True, False, True, True]})
-    out = sk.pass_rates(t, k=(1, 3, 4)).to_pylist()
-    assert [r["pass@3"] for r in out] == [1.0, None]
-    assert [r["pass@4"] for r in out] == [None, None]
-    assert out[1]["pass@1"] == 1.0
+    out = sk.pass_rates(t, k=(1, 3, 4))
+    rows = out.to_pylist()
+    assert [r["pass@3"] for r in rows] == [1.0, None]
+    assert "pass@4" not in out.column_names  # past every group's n: no all-null column (as `stagekit plan`)
+    assert rows[1]["pass@1"] == 1.0
 
 
 def wilson(c: int, n: int, confidence: float) -> tuple[float, float]:
@@ -1210,12 +1213,12 @@ def test_to_sft_and_to_grpo_shapes(rows, system):
     sys_turn = [{"role": "system", "content": system}] if system else []
     msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
-    out = sk.to_sft(t, system=system, keep=["answer"])
+    out = sk.to_sft(t, system=system, keep=["answer"], target_format=None)
     assert out.schema == pa.schema([("messages", msg), ("answer", pa.string())])
     assert out["messages"].to_pylist() == [
         [*sys_turn, {"role": "user", "content": p or ""}, {"role": "assistant", "content": c or ""}] for p, c in rows
     ]
-    pc_ = sk.to_sft(t, format="prompt_completion", system=system)
+    pc_ = sk.to_sft(t, format="prompt_completion", system=system, target_format=None)
     assert pc_.schema == pa.schema([("prompt", msg), ("completion", msg)])
     assert pc_["prompt"].to_pylist() == [[*sys_turn, {"role": "user", "content": p or ""}] for p, _ in rows]
     assert pc_["completion"].to_pylist() == [[{"role": "assistant", "content": c or ""}] for _, c in rows]
@@ -1229,8 +1232,12 @@ def test_to_sft_and_to_grpo_shapes(rows, system):
 
 def test_formats_options():
     t = pa.table({"problem": ["2+2?"], "target": ["4"], "answer": ["4"]})
-    out = sk.to_sft(t, prompt="problem", completion="target")
+    out = sk.to_sft(t, prompt="problem", completion="target", target_format=None)
     assert out.to_pylist() == [{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}]
+    boxed = sk.to_sft(t, prompt="problem", completion="target")  # the default states the answer in a box
+    assert boxed["messages"].to_pylist()[0][1]["content"] == "4\nThe final answer is $\\boxed{4}$."
+    with pytest.raises(ValueError, match="target_format"):
+        sk.to_sft(t, prompt="problem", completion="target", target_format="hashes")
     with pytest.raises(ValueError, match="keep names column"):
         sk.to_sft(t, prompt="problem", completion="target", keep=["nope"])
     with pytest.raises(ValueError, match="format"):
@@ -1265,8 +1272,8 @@ def minimal_inputs() -> dict[str, tuple[Any, dict[str, Any], pa.Table]]:
                                                           "completion": ["\\boxed{4}"], "correct": [True], "solution": ["a b"]})),
         "zero_reward_groups": (sk.zero_reward_groups, {}, pa.table({"problem_id": [1], "step": [0], "completion": ["x"], "correct": [False]})),
         "persistent_failures": (sk.persistent_failures, {"min_visits": 1}, pa.table({"problem_id": [1], "step": [0], "correct": [False]})),
-        "cft_records": (sk.cft_records, {}, pa.table({"problem_id": [1], "prompt": ["P"], "answer": ["4"], "completion": ["A: 5"],
-                                                      "solution": ["#### 4"]})),
+        "cft_records": (sk.cft_records, {"reference": "ref"}, pa.table({"problem_id": [1], "prompt": ["P"], "answer": ["4"],
+                                                                        "completion": ["A: 5"], "ref": ["#### 4"]})),
         "to_sft": (sk.to_sft, {}, pa.table({"prompt": ["P"], "completion": ["C"]})),
         "to_grpo": (sk.to_grpo, {}, pa.table({"prompt": ["P"], "answer": ["4"]})),
     }
@@ -1274,7 +1281,7 @@ def minimal_inputs() -> dict[str, tuple[Any, dict[str, Any], pa.Table]]:
 
 #: (transform, column, expected kind) for every required column the contract checks.
 REQUIRED = [
-    ("score", "completion", "string"), ("score", "answer", "string"),
+    ("score", "completion", "string"), ("score", "answer", "text"),
     ("pass_rates", "problem_id", "any"), ("pass_rates", "correct", "bool"),
     ("bin_difficulty", "pass_rate", "number"),
     ("segment_steps", "solution", "string"),
@@ -1284,7 +1291,7 @@ REQUIRED = [
     ("zero_reward_groups", "problem_id", "any"), ("zero_reward_groups", "step", "any"),
     ("zero_reward_groups", "correct", "any"), ("zero_reward_groups", "completion", "string"),
     ("persistent_failures", "problem_id", "any"), ("persistent_failures", "step", "any"), ("persistent_failures", "correct", "any"),
-    ("cft_records", "problem_id", "any"), ("cft_records", "prompt", "string"), ("cft_records", "answer", "string"),
+    ("cft_records", "problem_id", "any"), ("cft_records", "prompt", "string"), ("cft_records", "answer", "text"),
     ("cft_records", "completion", "any"),
     ("to_sft", "prompt", "string"), ("to_sft", "completion", "string"),
     ("to_grpo", "prompt", "string"),
@@ -1310,7 +1317,7 @@ def test_missing_column_error_names_everything(name, column, kind):
 
 #: (transform, column, wrong type, expected kind in the message)
 MISTYPED = [
-    ("score", "completion", INT, "string"), ("score", "answer", BOOL, "string"),
+    ("score", "completion", INT, "string"), ("score", "answer", BOOL, "text"),
     ("pass_rates", "correct", STR, "bool"), ("pass_rates", "correct", INT, "bool"),
     ("bin_difficulty", "pass_rate", STR, "number"),
     ("segment_steps", "solution", INT, "string"),
@@ -1321,7 +1328,7 @@ MISTYPED = [
     ("zero_reward_groups", "completion", INT, "string"),
     pytest.param("zero_reward_groups", "correct", STR, "bool"),
     pytest.param("persistent_failures", "correct", STR, "bool"),
-    ("cft_records", "answer", INT, "string"),
+    ("cft_records", "answer", BOOL, "text"),
     pytest.param("cft_records", "completion", INT, "string"),
     ("to_sft", "completion", INT, "string"),
     ("to_grpo", "prompt", INT, "string"),
@@ -1487,12 +1494,12 @@ def test_polars_pandas_and_dict_inputs(name, kind):
 def test_as_table_accepts_record_batches_and_pipe():
     t = pa.table({"problem_id": [1, 1, 2], "completion": ["\\boxed{4}", "5", "\\boxed{3}"], "answer": ["4", "4", "3"]})
     assert sk.score(t.to_batches()[0]).num_rows == 3
-    out = sk.pipe(t, sk.score, functools.partial(sk.pass_rates, k=(1, 4)), sk.bin_difficulty)
-    assert out.column_names == ["problem_id", "n", "n_correct", "pass_rate", "pass@1", "pass@4", "wilson_low",
+    out = sk.pipe(t, sk.score, functools.partial(sk.pass_rates, k=(1, 2, 4)), sk.bin_difficulty)
+    assert out.column_names == ["problem_id", "n", "n_correct", "pass_rate", "pass@1", "pass@2", "wilson_low",
                                 "wilson_high", "sft", "bridge", "rl", "drop", "stages"]
-    assert out.select(["problem_id", "pass_rate", "pass@4", "stages"]).to_pylist() == [
-        {"problem_id": 1, "pass_rate": 0.5, "pass@4": None, "stages": "rl"},
-        {"problem_id": 2, "pass_rate": 1.0, "pass@4": None, "stages": "drop"},
+    assert out.select(["problem_id", "pass_rate", "pass@2", "stages"]).to_pylist() == [
+        {"problem_id": 1, "pass_rate": 0.5, "pass@2": 1.0, "stages": "rl"},
+        {"problem_id": 2, "pass_rate": 1.0, "pass@2": None, "stages": "drop"},
     ]
     with pytest.raises(TypeError, match="returned"):
         sk.pipe(t, lambda x: x.to_pylist())

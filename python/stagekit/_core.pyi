@@ -29,6 +29,10 @@ def extract_answer(text: str, require_marker: bool = False) -> str | None:
     """The final answer a completion commits to, or ``None``; with ``require_marker`` only an answer given
     with a marker (a box, "the answer is", ``Answer:``, ``####``, an ``A:`` line)."""
 
+def answer_region(text: str) -> str | None:
+    """The part of a completion that may hold its answer: the text after the last ``</think>`` (all of it
+    without one), or ``None`` while a ``<think>`` is still open there (a truncated reasoning trace)."""
+
 def extract_gold(gold: str) -> str:
     """The answer of a gold reference: after ``####``, in the last ``\\boxed{}``, or the bare answer."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections import Counter
@@ -10,56 +11,230 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from stagekit.io import InputError, read_table, write_table
+from stagekit.io import InputError
 
 SAMPLE = "sample_verify.jsonl"
 
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "correct"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "incorrect", "wrong"}
 
-def _cmd_verify(args: argparse.Namespace) -> int:
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where it says something: not for a required option, a None default
+    or a help text that already describes its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: accepted, hidden from ``--help``, and named on stderr with the new one."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: object) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"stagekit: {option_string} is deprecated, use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _column_options(p: argparse.ArgumentParser, *, problem_id: bool) -> None:
+    """The column options, spelled as ``stagekit run`` spells them (old spellings kept as deprecated aliases)."""
+    p.add_argument("--completion-column", dest="completion", default="completion", metavar="COLUMN",
+                   help="column holding the completions")
+    p.add_argument("--answer-column", dest="gold", default="answer", metavar="COLUMN",
+                   help="column holding the gold answers or reference solutions (default: answer, or trl's "
+                        "solution when there is no answer column)")
+    p.add_argument("--completion", dest="completion", action=_Deprecated, new="--completion-column")
+    p.add_argument("--gold", dest="gold", action=_Deprecated, new="--answer-column")
+    if problem_id:
+        p.add_argument("--id-column", dest="problem_id", default="problem_id", metavar="COLUMN",
+                       help="column identifying the problem")
+        p.add_argument("--problem-id", dest="problem_id", action=_Deprecated, new="--id-column")
+
+
+def _labels(batch: Any, column: str, where: str, first_row: int) -> list[bool | None]:
+    """A label column as booleans: bool, 0/1 numbers, or true/false/yes/no/correct/incorrect strings
+    (``first_row``: the 1-based row number of the batch's first row, for errors)."""
     import pyarrow as pa
 
-    import stagekit as sk
+    col = batch.column(column)
+    if pa.types.is_boolean(col.type) or pa.types.is_null(col.type):
+        return col.cast(pa.bool_()).to_pylist()
+    out: list[bool | None] = []
+    for i, v in enumerate(col.to_pylist()):
+        if v is None:
+            out.append(None)
+            continue
+        key = str(v).strip().lower()
+        if key not in _TRUE | _FALSE:
+            raise InputError(f"{where}: row {first_row + i}: label column {column!r} holds {v!r}; expected a bool, "
+                             f"0/1 or true/false/correct/incorrect")
+        out.append(key in _TRUE)
+    return out
 
+
+class _LabelTally:
+    """``verify --label``: the verifier's agreement with an existing label column, added up batch by batch."""
+
+    def __init__(self, label: str, show: int):
+        self.label, self.show = label, show
+        self.rows = self.labelled = self.agree = 0
+        self.confusion: Counter[tuple[bool, bool]] = Counter()
+        self.by_status: Counter[str] = Counter()
+        self.disagreements: list[str] = []
+
+    def add(self, out: Any, where: str) -> Any:
+        """Tally one verified batch; return its ``agrees`` column (null where unlabelled)."""
+        import pyarrow as pa
+
+        labels = _labels(out, self.label, where, self.rows + 1)
+        correct = out.column("correct").to_pylist()
+        status = out.column("status").to_pylist()
+        gold, pred = out.column("gold_answer").to_pylist(), out.column("predicted").to_pylist()
+        for i, (lab, c) in enumerate(zip(labels, correct, strict=True)):
+            if lab is None:
+                continue
+            self.labelled += 1
+            self.agree += lab == c
+            self.confusion[(lab, bool(c))] += 1
+            self.by_status[status[i]] += 1
+            if lab != c and len(self.disagreements) < self.show:
+                self.disagreements.append(f"  disagreement, row {self.rows + i + 1}: {self.label}={lab}, verifier "
+                                          f"{status[i]}: gold={gold[i]!r} predicted={pred[i]!r}")
+        self.rows += len(labels)
+        return pa.array([None if lab is None else lab == c for lab, c in zip(labels, correct, strict=True)], pa.bool_())
+
+    def print(self) -> None:
+        unlabelled = self.rows - self.labelled
+        print(f"agreement with {self.label!r}: {self.agree}/{self.labelled} labelled rows "
+              f"({100 * self.agree / max(self.labelled, 1):.1f}%)" + (f"; {unlabelled} rows unlabelled" if unlabelled else ""))
+        print(f"  {'label':<8}{'verifier correct':>18}{'verifier not correct':>22}")
+        for value in (True, False):
+            print(f"  {str(value).lower():<8}{self.confusion[(value, True)]:>18}{self.confusion[(value, False)]:>22}")
+        print("  verifier status of the labelled rows: " + ", ".join(f"{k} {self.by_status.get(k, 0)}" for k in
+              ("correct", "incorrect", "no_answer", "unparseable")))
+        for line in self.disagreements:
+            print(line)
+
+
+def _text_column(schema: Any, column: str, name: str) -> None:
+    """A column the verifier reads must be text (numbers were read as text already)."""
+    import pyarrow as pa
+
+    t = schema.field(column).type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t)):
+        raise InputError(f"{name}: column {column!r} has type {t}; expected text")
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from stagekit.io import Source, output_format
+
+    if args.output:
+        output_format(args.output)
+    text = (args.completion, args.gold)
+    stack = contextlib.ExitStack()
     if args.sample:
-        src = resources.files("stagekit") / "data" / SAMPLE
-        with resources.as_file(src) as path:
-            table = read_table(path)
+        path = stack.enter_context(resources.as_file(resources.files("stagekit") / "data" / SAMPLE))
         name = f"bundled sample ({SAMPLE})"
     elif args.input is None:
         print("stagekit verify: give an input file or --sample", file=sys.stderr)
         return 2
     else:
-        table = read_table(args.input)
-        name = str(args.input)
-    for col in (args.completion, args.gold):
-        if col not in table.column_names:
-            raise InputError(f"{name}: missing column {col!r} (columns: {', '.join(table.column_names)})")
-    if table.num_rows == 0:
+        path, name = args.input, str(args.input)
+    with stack:
+        return _verify(args, Source(path, text=text, batch_rows=args.batch_rows), name)
+
+
+def _verify(args: argparse.Namespace, src: Any, name: str) -> int:
+    import numpy as np
+    import pyarrow as pa
+
+    import stagekit as sk
+    from stagekit.io import Source, output_schema, write_batches
+    from stagekit.transforms import GOLD_FALLBACK, resolve_column
+
+    if src.is_empty():
         raise InputError(f"{name}: no rows")
-    t0 = time.perf_counter()
-    verdicts = sk.check_batch(table[args.completion], table[args.gold], threads=args.threads)
-    dt = time.perf_counter() - t0
-    out = table
-    for field in verdicts.column_names:
-        col = verdicts[field]
-        if field == "status":
-            col = col.cast(pa.string())
-        if field in out.column_names:
-            out = out.drop_columns([field])
-        out = out.append_column(field, col)
-    counts = Counter(verdicts["status"].to_pylist())
-    n = table.num_rows
-    print(f"verified {n} pairs from {name} in {dt * 1e3:.1f} ms ({n / max(dt, 1e-9):,.0f} pairs/s)")
-    for status in sk.STATUSES:
-        k = counts.get(status, 0)
-        print(f"  {status:<12} {k:>8}  {100 * k / n:5.1f}%")
-    if args.show:
-        for row in out.select(["gold_answer", "predicted", "status"]).to_pylist()[: args.show]:
-            print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+    cols = src.column_names
+    gold = resolve_column(cols, args.gold, "answer", GOLD_FALLBACK)
+    if gold != args.gold:  # trl's spelling of the gold: read it as text too
+        src = Source(src.path, text=(args.completion, gold), batch_rows=args.batch_rows)
+    text = (args.completion, gold)
+    for col in (*text, *([args.label] if args.label else [])):
+        if col not in cols:
+            raise InputError(f"{name}: missing column {col!r} (columns: {', '.join(cols)})")
+    counts: Any = np.zeros(len(sk.STATUSES), np.int64)
+    n, dt = 0, 0.0
+    shown: list[dict] = []
+    tally = _LabelTally(args.label, args.show_disagreements) if args.label else None
+
+    def verified() -> Any:
+        nonlocal n, dt
+        for batch in src.batches():
+            for col in text:
+                if col not in batch.schema.names:
+                    raise InputError(f"{src.position}: missing column {col!r} here")
+                _text_column(batch.schema, col, src.position)
+            t0 = time.perf_counter()
+            v = sk.check_batch(batch[args.completion], batch[gold], threads=args.threads)
+            dt += time.perf_counter() - t0
+            status = v["status"].combine_chunks()
+            counts[:] += np.bincount(status.indices.to_numpy(zero_copy_only=False), minlength=len(counts))
+            n += batch.num_rows
+            names = [x for x in batch.schema.names if x not in v.column_names and x != "agrees"]
+            arrays = [batch.column(x) for x in names]
+            for field in v.column_names:
+                col = v[field].combine_chunks()
+                arrays.append(col.cast(pa.string()) if field == "status" else col)
+            out = pa.RecordBatch.from_arrays(arrays, names=names + v.column_names)
+            if tally is not None:
+                out = pa.RecordBatch.from_arrays([*out.columns, tally.add(out, src.position)],
+                                                 names=[*out.schema.names, "agrees"])
+            if len(shown) < args.show:
+                shown.extend(out.slice(0, args.show - len(shown)).select(["gold_answer", "predicted", "status"]).to_pylist())
+            yield out
+        if n == 0:
+            raise InputError(f"{name}: no rows")
+
+    written = None
     if args.output:
-        path = write_table(out, args.output)
-        print(f"wrote {path}")
+        # the columns written: the input's (every part's, for Parquet), then the verdicts
+        verdict_fields = [pa.field("correct", pa.bool_()), pa.field("status", pa.string()),
+                          pa.field("predicted", pa.string()), pa.field("gold_answer", pa.string())]
+        if tally is not None:
+            verdict_fields.append(pa.field("agrees", pa.bool_()))
+        names = {f.name for f in verdict_fields}
+        schema = pa.schema([f for f in output_schema(src.schema) if f.name not in names] + verdict_fields)
+        written = write_batches(args.output, verified(), schema=schema, where=lambda: src.position)
+    else:
+        for _ in verified():
+            pass
+    print(f"verified {n} pairs from {name} in {dt * 1e3:.1f} ms ({n / max(dt, 1e-9):,.0f} pairs/s)")
+    for status, k in zip(sk.STATUSES, counts.tolist(), strict=True):
+        print(f"  {status:<12} {k:>8}  {100 * k / n:5.1f}%")
+    for row in shown:
+        print(f"  gold={row['gold_answer']!r:<28} predicted={row['predicted']!r:<28} {row['status']}")
+    if tally is not None:
+        tally.print()
+    if written is not None:
+        print(f"wrote {written.path}")
     return 0
+
+
+def _parse_k(text: str) -> tuple[int, ...]:
+    try:
+        k = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--k must be comma-separated positive integers, got {text!r}") from None
+    if not k or any(x < 1 for x in k):
+        raise InputError(f"--k must be comma-separated positive integers, got {text!r}")
+    return k
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -67,10 +242,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from stagekit.pipeline import PlanConfig, plan_files
     from stagekit.runner import Log
 
-    try:
-        k = tuple(int(x) for x in args.k.split(",") if x.strip())
-    except ValueError:
-        raise InputError(f"--k must be comma-separated integers, got {args.k!r}") from None
+    k = _parse_k(args.k)
     config = PlanConfig(
         completion=args.completion,
         answer=args.gold,
@@ -82,13 +254,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
     engine = get_engine(args.engine, address=args.address)
-    m = plan_files(args.rollouts, args.out, config, args.problems, engine=engine, log=Log(enabled=False))
+    m = plan_files(args.rollouts, args.out, config, args.problems, engine=engine, log=Log(enabled=False),
+                   batch_rows=args.batch_rows)
     report = Path(args.out) / "report.html"
     r = m.rounds[0]
     rows = r.rows
     print(f"planned {rows['rollouts']} rollouts of {rows['stats']} problems in {time.perf_counter() - t0:.1f} s")
     print(f"  sft {rows['sft']} (bridge {r.bridge})   rl {rows['rl']}   drop {rows['drop']}   scheme {args.scheme}")
-    print(f"wrote {args.out}/round-0/{{rollouts,stats,sft,rl,drop}}.parquet, manifest.json and {report}")
+    print(f"wrote {args.out}/round-0/rollouts/ (Parquet parts), round-0/{{stats,sft,rl,drop}}.parquet, manifest.json "
+          f"and {report}")
     return 0
 
 
@@ -184,7 +358,10 @@ def _eval_benchmarks(args: argparse.Namespace) -> list:
     mapped = any(x is not None for x in (args.prompt_column, args.answer_column, args.id_column))
     data = Path(args.data) if args.data else None
     if not names:
-        if data is None or data.is_dir():
+        if data is not None and data.is_dir():
+            raise InputError(f"--data {data} is a directory: name the benchmarks whose files it holds (built in: "
+                             + ", ".join(BENCHMARKS) + "), or give your own file with --data FILE")
+        if data is None:
             raise InputError("name the benchmarks to evaluate (built in: " + ", ".join(BENCHMARKS)
                              + "; or all), or give your own file with --data FILE")
         bench = user_benchmark(args.name or data.stem, template=args.template)
@@ -270,6 +447,16 @@ def _threads(text: str) -> int:
 _THREADS_HELP = "verifier threads (default: all cores; more than 4 per core are capped at that, with a warning)"
 
 
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stagekit.config import SCHEME_NAMES
 
@@ -278,15 +465,23 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "verify",
         help="verify completions against gold answers",
-        description="Verify a file of completions against gold answers and print a summary by status.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Verify a file of completions against gold answers and print a summary by status; with "
+        "--label, the agreement with an existing label column (e.g. an old grader's verdicts).",
+        formatter_class=_HelpFormatter,
     )
     v.add_argument("input", nargs="?", type=Path, help="JSONL, JSON, Parquet or CSV file")
     v.add_argument("--sample", action="store_true", help="verify the bundled sample instead of a file")
-    v.add_argument("--completion", default="completion", help="column holding the completions")
-    v.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
-    v.add_argument("-o", "--output", type=Path, help="write verdicts (input columns + correct, status, predicted)")
+    _column_options(v, problem_id=False)
+    v.add_argument("--label", metavar="COLUMN", help="a column of existing correctness labels (bool, 0/1 or "
+                   "true/false): report the agreement, the confusion counts and the first disagreements")
+    v.add_argument("--show-disagreements", type=int, default=5, metavar="N",
+                   help="disagreements with --label to print")
+    v.add_argument("-o", "--output", type=Path,
+                   help="write verdicts (input columns + correct, status, predicted, gold_answer; with --label, agrees)")
     v.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
+    v.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
+                   help="rows read, verified and written at a time (default: about 32 MB of data); memory is "
+                        "bounded by the batch, not the input")
     v.add_argument("--show", type=int, default=0, metavar="N", help="print the first N verdicts")
     v.set_defaults(func=_cmd_verify)
 
@@ -295,20 +490,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage data sets from rollouts you already have (no model)",
         description="Score rollouts (one row per completion), compute pass rates per problem, bin them into "
         "SFT / RL / drop sets and write a run directory with Parquet stage sets, a manifest and an HTML report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     pl.add_argument("rollouts", type=Path, help="JSONL, JSON, Parquet or CSV: one row per completion")
     pl.add_argument("-o", "--out", type=Path, required=True, help="the run directory to write")
-    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution) join the sets")
-    pl.add_argument("--completion", default="completion", help="column holding the completions")
-    pl.add_argument("--gold", default="answer", help="column holding gold answers or reference solutions")
-    pl.add_argument("--problem-id", default="problem_id", help="column identifying the problem")
+    pl.add_argument("--problems", type=Path, help="a problems file whose columns (prompt, solution, and the gold "
+                    "column when it has one) join the sets")
+    _column_options(pl, problem_id=True)
     pl.add_argument("--scheme", default="zero_partial_full", choices=SCHEME_NAMES,
                     help="difficulty binning scheme (see the README's stage transforms)")
     pl.add_argument("--keep-all-correct", action="store_true",
                     help="all-correct problems (pass rate 1) go to RL instead of being dropped")
     pl.add_argument("--k", default="1,4,8", help="pass@k values to estimate (those <= samples per problem)")
     pl.add_argument("--threads", type=_threads, default=None, help=_THREADS_HELP)
+    pl.add_argument("--batch-rows", type=_positive, default=None, metavar="N",
+                    help="rollouts read, scored and written at a time (default: about 32 MB of data)")
     pl.add_argument("--engine", default="local", choices=["local", "ray"],
                     help="where the transforms run: in this process, or on Ray Data (extra `ray`)")
     pl.add_argument("--address", default=None, help="Ray cluster address for --engine ray (default: a local cluster)")
@@ -397,8 +593,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(cp, exclude=("recipe",), defaults=COMPARE_DEFAULTS)
     cp.set_defaults(func=_cmd_compare)
 
-    rp = sub.add_parser("report", help="(re)build the HTML report of a run or evaluation directory",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rp = sub.add_parser(
+        "report",
+        help="(re)build the HTML report of a run or evaluation directory",
+        description="Rebuild report.html of a directory written by stagekit plan, run or eval, from its manifest "
+        "and Parquet tables (for plan and run: pass-rate histograms, stage set sizes, verdicts, training curves "
+        "and worked Bridge and CFT examples). A self-contained file (no network); prints its path.",
+        formatter_class=_HelpFormatter,
+    )
     rp.add_argument("run_dir", type=Path, help="a directory written by stagekit plan, run or eval")
     rp.set_defaults(func=_cmd_report)
     return p
@@ -432,6 +634,10 @@ def main(argv: list[str] | None = None, *, generator_factory: Any = None, traine
     except GenerationError as e:
         print(f"stagekit {args.command}: generation failed: {e}", file=sys.stderr)
         return EXIT_GENERATION
+    except OSError as e:  # a file that cannot be read or written, named by the system
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"stagekit {args.command}: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print(f"stagekit {args.command}: interrupted; finished steps are kept, re-run the same command to resume",
               file=sys.stderr)

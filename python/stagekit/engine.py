@@ -4,6 +4,8 @@
 An engine decides *where* a computation runs, never *what* it computes:
 
 - ``plan(rollouts, config, problems)``: score, pass rates, stage sets (:func:`stagekit.stagesets.plan_tables`);
+- ``plan_source(source, config, problems, out=)``: the same from rollouts on disk, read in batches, the scored
+  rollouts written as Parquet parts (memory bounded by the batch; on Ray, written by the workers);
 - ``generate(table, factory, *, n, ...)``: ``n`` completions per row from the generator that the zero-argument
   ``factory`` builds (in this process, or in remote workers, each building its own: the factory must then
   be picklable).
@@ -23,7 +25,9 @@ from stagekit.io import InputError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from stagekit.rundir import PartsWriter
     from stagekit.stagesets import PlanConfig
+    from stagekit.io import Source
 
 __all__ = ["ENGINES", "Engine", "LocalEngine", "get_engine"]
 
@@ -40,6 +44,12 @@ class Engine(Protocol):
     def plan(self, rollouts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
         """The tables of :func:`stagekit.stagesets.plan_tables` (``rollouts`` scored, ``stats``, ``sft``,
         ``rl``, ``drop``), with the same rows and values wherever they are computed."""
+        ...
+
+    def plan_source(self, rollouts: Source, config: PlanConfig, problems: pa.Table | None = None, *,
+                    out: PartsWriter | None = None) -> dict[str, pa.Table]:
+        """``stats`` and the stage sets of rollouts read in batches from ``rollouts``, never held whole; the
+        scored rollouts are written to ``out`` (Parquet parts) when given. The same tables as :meth:`plan`."""
         ...
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
@@ -59,6 +69,13 @@ class LocalEngine:
         from stagekit.stagesets import plan_tables
 
         return plan_tables(rollouts, config, problems)
+
+    def plan_source(self, rollouts: Source, config: PlanConfig, problems: pa.Table | None = None, *,
+                    out: PartsWriter | None = None) -> dict[str, pa.Table]:
+        from stagekit.stagesets import plan_batches
+
+        return plan_batches(rollouts.batches(), config, problems, write=None if out is None else out.write,
+                            where=lambda: rollouts.position)
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
                  order: Sequence[str] = ("problem_id", "sample"), show_progress: bool = True,

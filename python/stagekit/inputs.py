@@ -5,6 +5,7 @@ tables it makes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.io import InputError, read_table, sha256_path
+from stagekit.io import InputError, sha256_path
 from stagekit.runner import source, stable_hash, table_hash
+from stagekit.io import Source, read_table
 
-__all__ = ["INPUT_READS", "PROBLEMS", "PROBLEM_COLUMNS", "Inputs", "load_problems", "load_rollouts"]
+__all__ = ["INPUT_READS", "PROBLEMS", "PROBLEM_COLUMNS", "GivenRollouts", "Inputs", "load_problems", "load_rollouts"]
 
 #: Rows of a run's problem table: the canonical column names.
 PROBLEM_COLUMNS = ("problem_id", "prompt", "answer", "solution")
@@ -78,7 +80,7 @@ def load_problems(cfg: Any) -> tuple[pa.Table | None, dict[str, str]]:
                "solution": cfg.trace_column}
     if cfg.problems:
         path = Path(cfg.problems)
-        table = read_table(path)
+        table = read_table(path, text=(cfg.answer_column, cfg.trace_column, cfg.id_column))
         inputs[str(path)] = sha256_path(path)
         if table.num_rows == 0:
             raise InputError(f"{path}: no problems (the file has no rows)")
@@ -100,40 +102,84 @@ def load_problems(cfg: Any) -> tuple[pa.Table | None, dict[str, str]]:
     return table, inputs
 
 
-def load_rollouts(cfg: Any, problems: pa.Table | None) -> tuple[pa.Table, pa.Table, dict[str, str]]:
-    """``--rollouts``: the scored round-0 rollouts and the problems (derived from the rollouts when no
-    ``--problems`` is given: the first prompt, answer and trace of each problem id)."""
-    from stagekit.transforms import score
+@dataclass(frozen=True)
+class GivenRollouts:
+    """``--rollouts``: the file (or directory or glob of parts), read in batches when a step needs it, the
+    column mapping (canonical name -> the user's column) and whether the problems were given apart."""
 
+    path: Path
+    mapping: dict[str, str]
+    problems_given: bool
+
+    def source(self) -> Source:
+        m = self.mapping
+        return Source(self.path, text=(m["answer"], m["solution"], m["completion"], m["problem_id"]))
+
+    def batches(self, problems: pa.Table) -> Iterator[pa.RecordBatch]:
+        """The rollouts in batches under the canonical column names, problem ids and golds as text; with
+        ``--problems``, each row carries its problem's columns (prompt, answer, solution, ...)."""
+        src = self.source()
+        required = ("problem_id", "completion") if self.problems_given else ("problem_id", "completion", "prompt", "answer")
+        extra = [c for c in problems.column_names if c != "problem_id"]
+        for batch in src.batches():
+            table = _ids_as_strings(_rename(pa.Table.from_batches([batch]), self.mapping, src.position, required),
+                                    src.position)
+            if self.problems_given:  # the problems' prompt, answer and trace; their other columns where new
+                table = table.drop_columns([c for c in ("prompt", "answer", "solution") if c in table.column_names])
+                take = [c for c in extra if c not in table.column_names]
+                idx = pc.index_in(table["problem_id"], value_set=problems["problem_id"])
+                rows = problems.select(take).take(idx)
+                for name in rows.column_names:
+                    table = table.append_column(name, rows[name])
+            yield from table.combine_chunks().to_batches()
+
+
+def _firsts(table: pa.Table, cols: list[str]) -> pa.Table:
+    g = table.select(["problem_id", *cols]).group_by("problem_id", use_threads=False).aggregate(
+        [(c, "first") for c in cols])
+    return g.rename_columns([c.removesuffix("_first") for c in g.column_names])
+
+
+def load_rollouts(cfg: Any, problems: pa.Table | None) -> tuple[GivenRollouts, pa.Table, dict[str, str], str]:
+    """``--rollouts``: checked in one pass over the file, in batches (columns present and of the right
+    types; with ``--problems``, every problem id among them), and the problems (derived from the rollouts
+    when no ``--problems`` is given: the first prompt, answer and trace of each problem id). Returns the
+    rollouts to read, the problems, the input files' sha256 and a key of the rollouts as read."""
     path = Path(cfg.rollouts or "")
-    table = read_table(path)
-    inputs = {str(path): sha256_path(path)}
-    if table.num_rows == 0:
-        raise InputError(f"{path}: no rollouts (the file has no rows)")
     mapping = {"problem_id": cfg.id_column, "prompt": cfg.prompt_column, "answer": cfg.answer_column,
                "solution": cfg.trace_column, "completion": cfg.completion_column}
+    given = GivenRollouts(path, mapping, problems is not None)
+    src = given.source()
+    if src.is_empty():
+        raise InputError(f"{path}: no rollouts (the file has no rows)")
     required = ("problem_id", "completion") if problems is not None else ("problem_id", "completion", "prompt", "answer")
-    table = _ids_as_strings(_rename(table, mapping, str(path), required), str(path))
+    _rename(src.schema.empty_table(), mapping, str(path), required)  # the columns are there (or an error names them)
+    firsts: pa.Table | None = None
+    cols = [c for c in PROBLEM_COLUMNS[1:] if mapping[c] in src.column_names]
+    for batch in (given.batches(problems if problems is not None else pa.table({"problem_id": pa.array([], pa.string())}))):
+        table = pa.Table.from_batches([batch])
+        _text(table, "completion", str(path))
+        if problems is None:
+            new = _firsts(table, cols)
+            firsts = new if firsts is None else _firsts(pa.concat_tables([firsts, new], promote_options="permissive"), cols)
+        else:
+            ids = pc.unique(table["problem_id"])
+            unknown = ids.filter(pc.invert(pc.is_in(ids, value_set=problems["problem_id"])))
+            if len(unknown):
+                raise InputError(f"{path}: problem ids that are not in --problems (e.g. {unknown[0].as_py()!r})")
     if problems is None:
-        cols = [c for c in PROBLEM_COLUMNS if c in table.column_names]
-        firsts = table.select(cols).group_by("problem_id", use_threads=False).aggregate(
-            [(c, "first") for c in cols if c != "problem_id"])
-        problems = firsts.rename_columns([c.removesuffix("_first") for c in firsts.column_names]).sort_by("problem_id")
+        assert firsts is not None
+        problems = firsts.sort_by("problem_id")
         _check_problems(problems, str(path))
-    else:
-        known = set(problems["problem_id"].to_pylist())
-        unknown = [p for p in pc.unique(table["problem_id"]).to_pylist() if p not in known]
-        if unknown:
-            raise InputError(f"{path}: {len(unknown)} problem ids are not in --problems (e.g. {unknown[0]!r})")
-        table = table.drop_columns([c for c in ("prompt", "answer", "solution") if c in table.column_names])
-        extra = [c for c in problems.column_names if c not in table.column_names]
-        if extra:  # Arrow's hash join orders rows as it likes: the rollouts keep their own order (and key)
-            order = "__stagekit_row"
-            table = table.append_column(order, pa.array(range(table.num_rows), pa.int64()))
-            table = table.join(problems.select(extra + ["problem_id"]), "problem_id").sort_by(order).drop_columns([order])
-    if "correct" not in table.column_names or not pa.types.is_boolean(table.schema.field("correct").type):
-        table = score(table)
-    return table, problems, inputs
+    sha = src.sha256()
+    key = stable_hash(sha, mapping, given.problems_given)
+    return given, problems, {str(path): sha}, key
+
+
+def _text(table: pa.Table, column: str, where: str) -> None:
+    t = table.schema.field(column).type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
+        raise InputError(f"{where}: column {column!r} has type {t}; expected text")
 
 
 @dataclass(frozen=True)
@@ -142,7 +188,7 @@ class Inputs:
     files' sha256, and a description of where the problems came from."""
 
     problems: pa.Table = field(repr=False)
-    rollouts: pa.Table | None = field(repr=False)
+    rollouts: GivenRollouts | None = field(repr=False)
     files: dict[str, str]
     description: str
 
@@ -151,11 +197,11 @@ class Inputs:
 def PROBLEMS(cfg: Any) -> tuple[Inputs, str]:
     """The run's :class:`Inputs`; the key hashes the problem table and the given rollouts."""
     problems, files = load_problems(cfg)
-    rollouts = None
+    rollouts, rkey = None, None
     if cfg.rollouts:
-        rollouts, problems, more = load_rollouts(cfg, problems)
+        rollouts, problems, more, rkey = load_rollouts(cfg, problems)
         files |= more
     assert problems is not None
     where = cfg.problems or cfg.rollouts or f"ladder(n={cfg.ladder_problems}, levels={cfg.ladder_levels}, seed={cfg.seed})"
-    key = stable_hash(table_hash(problems), None if rollouts is None else table_hash(rollouts))
+    key = stable_hash(table_hash(problems), rkey)
     return Inputs(problems, rollouts, files, where), key

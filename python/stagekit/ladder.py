@@ -19,12 +19,20 @@ All arithmetic is exact (:class:`fractions.Fraction`); non-integer values are te
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LEVELS", "BOXED_INSTRUCTION", "Level", "Problem", "make_ladder", "make_problem"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from stagekit.generate.base import Prompt, Sampling
+
+__all__ = ["LEVELS", "BOXED_INSTRUCTION", "SKILL", "Level", "Problem", "SimulatedStudent", "make_ladder", "make_problem"]
 
 #: The sentence every prompt ends with.
 BOXED_INSTRUCTION = "Put the final answer in \\boxed{}."
@@ -590,3 +598,115 @@ def make_ladder(n: int, *, seed: int = 0, levels: Sequence[int] | None = None):
         },
         schema=schema,
     )
+
+
+# ------------------------------------------------------------------------------------ simulated student
+
+#: :class:`SimulatedStudent`'s default chance of solving a problem of each level.
+SKILL: dict[int, float] = {1: 0.9, 2: 0.7, 3: 0.5, 4: 0.3, 5: 0.15, 6: 0.05, 7: 0.0}
+
+_CLAIM = re.compile(r"= (-?[0-9][0-9.]*)")
+
+
+class SimulatedStudent:
+    r"""A stand-in for a model, for examples and tests: no weights, no randomness beyond a seed. It knows
+    the problems it was given (a table with ``prompt``, ``answer``, ``solution``; ``level`` optional) and
+    answers a prompt that contains one of them.
+
+    Each sample is correct with the problem's ``skill`` (by level, :data:`SKILL`), and then it is the worked
+    solution; otherwise it is the worked solution with one arithmetic slip (a step's result changed, so the
+    step checker finds a false ``a op b = c``) and a wrong final answer, or (one in five) a solution cut
+    off before its final answer. Asked to continue a teacher prefix (a Bridge prompt holding the first
+    ``j`` of ``m`` steps), it writes the remaining steps, and is correct more often the longer the
+    prefix: ``skill + (1 - skill) * j / m``. It implements the :class:`~stagekit.generate.Generator`
+    protocol, so ``sk.generate(problems, SimulatedStudent(problems), n=4)`` gives the rollouts a model
+    would, in the same format; the same seed gives the same samples.
+
+    >>> problems = make_ladder(2, levels=[1])
+    >>> [len(row) for row in SimulatedStudent(problems).generate(problems["prompt"].to_pylist(), n=3)]
+    [3, 3]
+    """
+
+    name = "simulated"
+
+    def __init__(self, problems: Any, *, skill: Mapping[int, float] | None = None, seed: int = 0) -> None:
+        from stagekit.transforms import as_table
+
+        table = as_table(problems, "SimulatedStudent")
+        missing = {"prompt", "answer", "solution"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"SimulatedStudent: the problems lack {sorted(missing)} (columns: {table.column_names})")
+        self.skill = dict(SKILL if skill is None else skill)
+        self.seed = seed
+        levels = table["level"].to_pylist() if "level" in table.column_names else [3] * table.num_rows
+        self._problems = sorted(
+            zip(table["prompt"].to_pylist(), table["answer"].to_pylist(), table["solution"].to_pylist(), levels,
+                strict=True),
+            key=lambda r: -len(r[0] or ""),  # longest first: a prompt that contains another is matched first
+        )
+
+    def _problem(self, prompt: str) -> tuple[str, str, int]:
+        for text, answer, solution, level in self._problems:
+            if text and text in prompt:
+                return str(answer), str(solution), int(level)
+        raise ValueError(f"SimulatedStudent: the prompt is not one of its problems: {prompt[:80]!r}")
+
+    def generate(self, prompts: Sequence[Prompt], *, n: int, sampling: Sampling | None = None) -> list[list[str]]:
+        from stagekit.transforms.segment import split_trace
+
+        seed = sampling.seed if sampling is not None else 0
+        out = []
+        for prompt in prompts:
+            text = prompt if isinstance(prompt, str) else "\n".join(str(m.get("content", "")) for m in prompt)
+            answer, solution, level = self._problem(text)
+            steps = split_trace(solution)
+            # a Bridge prompt: the longest teacher prefix it holds
+            cut = next((j for j in range(len(steps) - 1, 0, -1) if "\n\n".join(steps[:j]) in text), 0)
+            rate = self.skill.get(level, 0.0)
+            rate += (1 - rate) * cut / max(len(steps), 1)
+            rest = steps[cut:]
+            row = []
+            for i in range(n):
+                h = hashlib.sha256(f"{self.seed}|{seed}|{text}|{i}".encode()).digest()
+                u, v = int.from_bytes(h[:8], "big") / 2**64, h[8]
+                row.append("\n".join(rest) if u < rate else _slip(rest, answer, v))
+            out.append(row)
+        return out
+
+
+    def grpo_rollouts(self, problems: Any, *, n: int = 4, steps: int = 3) -> pa.Table:
+        """What :meth:`stagekit.trl.RolloutRecorder.read` returns after ``steps`` GRPO steps on ``problems``
+        with groups of ``n`` (minus the training: the simulated student does not change): ``step``,
+        ``problem_id``, ``prompt``, ``completion``, ``answer``, ``correct``."""
+        import pyarrow as pa
+
+        from stagekit.generate.base import generate
+        from stagekit.transforms.score import score
+
+        parts = []
+        for step in range(steps):
+            t = score(generate(problems, self, n=n, seed=step, show_progress=False))
+            parts.append(t.select(["problem_id", "prompt", "completion", "answer", "correct"]).add_column(
+                0, "step", pa.array([step] * t.num_rows, pa.int64())))
+        return pa.concat_tables(parts)
+
+
+def _slip(steps: list[str], answer: str, v: int) -> str:
+    """The steps with one arithmetic slip and a wrong final answer (or, one in five, cut off before it)."""
+    lines = "\n".join(steps).split("\n")
+    if v % 5 == 0 and len(lines) > 1:
+        return "\n".join(lines[:-1])  # no final answer
+    delta = 1 + v % 3
+    claims = [k for k, line in enumerate(lines[:-1]) if _CLAIM.search(line)]
+    if claims:
+        k = claims[v % len(claims)]
+        m = list(_CLAIM.finditer(lines[k]))[-1]
+        wrong = _num(Fraction(m.group(1)) + delta)
+        lines[k] = f"{lines[k][: m.start(1)]}{wrong}{lines[k][m.end(1) :]}"
+    try:
+        bad = Fraction(answer.replace(",", "")) + delta
+        wrong_answer = _frac(bad) if "/" in answer else _num(bad) if _terminating(bad) else _frac(bad)
+    except (ValueError, ZeroDivisionError):
+        wrong_answer = f"{answer}{delta}"
+    lines[-1] = f"The final answer is $\\boxed{{{wrong_answer}}}$."
+    return "\n".join(lines)

@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from stagekit.io import new_file_mode
+
 __all__ = ["DEFAULT_MODEL_NAME", "cache_dir", "default_model", "smollm2_gguf"]
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -56,12 +58,13 @@ def default_model() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_MODEL_NAME}.", dir=target.parent))
     try:
+        os.chmod(tmp, new_file_mode(0o777))  # mkdtemp makes it private; the cache is an ordinary directory
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # The weights are dequantized in memory; save them as plain safetensors.
-        model.hf_quantizer = None
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (transformers types it as a module attribute)
         if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+            delattr(model.config, "quantization_config")
         # The default student is sampled from: servers that follow generation_config.json (transformers
         # serve) must sample rather than decode greedily when asked for a temperature.
         model.generation_config.do_sample = True

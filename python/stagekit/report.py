@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -299,6 +300,14 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
     cmd = m.command
     if cmd == "eval":
         raise InputError(f"{run_dir}: an evaluation directory: its report is stagekit.evaluate.report.write_eval_report")
+    if not m.rounds:
+        raise InputError(f"{run.path}: no finished `stagekit {cmd or 'plan'}` in this directory (interrupted?); re-run it "
+                         "to finish, then build the report")
+
+    def table(k: int, name: str) -> pa.Table | None:
+        found = run.checked(m, k, name)
+        return None if found is None else run.open_table(found).read_all()
+
     out = page_head(cmd, m.created, m.versions)
     if m.problems:
         out.append(f"<p class='meta'>problems: {html.escape(str(m.problems.get('source')))} "
@@ -313,7 +322,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
     last = len(m.rounds) - 1
     for r in m.rounds:
         k = r.round
-        stats, rollouts = run.read_table(k, "stats"), run.read_table(k, "rollouts")
+        stats, rollouts = table(k, "stats"), run.checked(m, k, "rollouts")
         rows = r.rows
         title = f"Round {k}" + (" (final measurement)" if cmd == "run" and k == last and k > 0 else "")
         out.append(f"<h2>{title}</h2>")
@@ -331,13 +340,13 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         sizes = [rows.get("sft", 0) - r.bridge, r.bridge, rows.get("rl", 0), rows.get("drop", 0)]
         out.append("<div class='chart'>" + bar_chart(["SFT (plain)", "SFT (Bridge)", "RL", "drop"], sizes,
                    f"Round {k}: stage set sizes", color=[_COLORS[c] for c in ("sft", "bridge", "rl", "drop")]) + "</div>")
-        if rollouts is not None and "status" in rollouts.column_names:
-            counts = Counter(rollouts["status"].to_pylist())
+        verdicts, wrong = _verdicts(run, rollouts) if rollouts is not None else (None, None)
+        if verdicts is not None:
             labels = ["correct", "incorrect", "no_answer", "unparseable"]
-            out.append("<div class='chart'>" + bar_chart(labels, [counts.get(s, 0) for s in labels],
-                       f"Round {k}: verdicts of {rollouts.num_rows} rollouts",
+            out.append("<div class='chart'>" + bar_chart(labels, [verdicts.get(s, 0) for s in labels],
+                       f"Round {k}: verdicts of {sum(verdicts.values())} rollouts",
                        color=["#54a24b", "#e45756", "#bab0ac", "#b279a2"]) + "</div>")
-        rl = run.read_table(k, "rl_rollouts")
+        rl = table(k, "rl_rollouts")
         if rl is not None and rl.num_rows and "step" in rl.column_names:
             from stagekit.transforms import zero_reward_groups
 
@@ -351,23 +360,47 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         out.append(_training(k, r.steps or {}))
         out.append("</div>")
         out.append("<h3>Examples</h3>")
-        bridge = run.read_table(k, "bridge")
-        cft = run.read_table(k, "cft")
+        bridge = table(k, "bridge")
+        cft = table(k, "cft")
         if bridge is not None or cft is not None:
             out.append("<h4>Bridge records (teacher prefix + verified student continuation)</h4>"
                        + examples_table(bridge, ["problem_id", "cut", "n_steps", "cut_pass_rate", "prompt", "target", "fallback"]))
             out.append("<h4>CFT records (diagnosis, repair, new trace)</h4>"
                        + examples_table(_one_per_kind(cft), ["problem_id", "kind", "critic", "error_step", "prompt", "response"]))
-        sft, rlset = run.read_table(k, "sft"), run.read_table(k, "rl")
+        sft, rlset = table(k, "sft"), table(k, "rl")
+        table(k, "drop")  # (checked like the others)
         out.append("<h4>SFT problems</h4>" + examples_table(sft, ["problem_id", "pass_rate", "stages", "prompt"]))
         out.append("<h4>RL problems</h4>" + examples_table(rlset, ["problem_id", "pass_rate", "stages", "prompt"]))
         if rollouts is not None:
-            wrong = rollouts.filter(pc.equal(rollouts["status"], "incorrect")) if "status" in rollouts.column_names else None
             out.append("<h4>Incorrect rollouts</h4>" + examples_table(wrong, ["problem_id", "completion", "predicted", "answer"]))
         if r.steps:
             out.append("<h4>Steps</h4>" + _steps_table(r.steps))
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _verdicts(run: RunDir, out: Any, examples: int = 3) -> tuple[dict[str, int] | None, pa.Table | None]:
+    """Rollouts per verdict status and the first ``examples`` incorrect ones, read in batches (only the
+    ``status`` column, then the example columns until the examples are found)."""
+    names = run.open_table(out).column_names
+    if "status" not in names:
+        return None, None
+    counts: Counter[str] = Counter()
+    for batch in run.open_table(out, columns=["status"]).batches():
+        vc = pc.value_counts(batch.column(0))
+        counts.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)))
+    found: list[pa.Table] = []
+    have = 0
+    if counts.get("incorrect"):
+        cols = [c for c in ("problem_id", "completion", "predicted", "answer", "status") if c in names]
+        for batch in run.open_table(out, columns=cols).batches():
+            t = pa.Table.from_batches([batch])
+            t = t.filter(pc.equal(t["status"], "incorrect"))
+            found.append(t.slice(0, examples - have))
+            have += found[-1].num_rows
+            if have >= examples:
+                break
+    return dict(counts), pa.concat_tables(found, promote_options="permissive") if found else None
 
 
 def _one_per_kind(table: pa.Table | None) -> pa.Table | None:

@@ -271,6 +271,8 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     p = Path(path)
     if p.is_dir() or not p.name.endswith(".json"):
         p = p / "manifest.json"
+    if not p.parent.is_dir():
+        raise InputError(f"{p.parent}: no such directory")
     if not p.is_file():
         raise InputError(f"{p.parent}: not a stagekit run directory (no manifest.json)")
     try:
@@ -333,6 +335,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
+        self._verified: set[tuple[str, str, int, int]] = set()
 
     @property
     def manifest_path(self) -> Path:
@@ -391,31 +394,40 @@ class RunDir:
         ``round-<r>/<name>/part-<i>.parquet``. The parts go to a hidden temporary directory that replaces
         the previous one when the last part is written, so a reader sees all the old parts or all the new."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        target = self.parts_path(round_, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-        tmp.mkdir()
-        parts: list[Part] = []
+        w = self.parts_writer(round_, name)
         try:
-            for i, item in enumerate(tables):
-                t: pa.Table = pa.Table.from_batches([item]) if isinstance(item, pa.RecordBatch) else item
-
-                def write(f: Any, t: pa.Table = t) -> None:
-                    pq.write_table(t, f)
-
-                w = atomic_write(tmp / f"part-{i:05d}.parquet", write)
-                parts.append(Part(self.rel(target / w.path.name), t.num_rows, w.size, w.sha256))
-            _replace_dir(tmp, target)
+            for item in tables:
+                batches = item.to_batches() if isinstance(item, pa.Table) else [item]
+                for batch in batches or [pa.RecordBatch.from_pylist([], schema=item.schema)]:
+                    w.write(batch)
+                w.files.next_part()
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            w.discard()
             raise
-        self.table_path(round_, name).unlink(missing_ok=True)
-        import hashlib
+        return w.install()
 
-        digest = hashlib.sha256("".join(f"{p.path}:{p.sha256}\n" for p in parts).encode()).hexdigest()
-        return Output(self.rel(target), "parts", sum(p.rows for p in parts), sum(p.size for p in parts), digest, parts)
+    def write_batches(self, round_: int | None, name: str, batches: Iterable[pa.RecordBatch]) -> Output:
+        """Write a table in one piece from a stream of record batches (one row group each; columns of later
+        batches conformed to the first's, see :func:`stagekit.io.write_batches`) and describe it."""
+        from stagekit.io import write_batches
+
+        rows = 0
+
+        def counted() -> Iterable[pa.RecordBatch]:
+            nonlocal rows
+            for b in batches:
+                rows += b.num_rows
+                yield b
+
+        p = self.table_path(round_, name)
+        w = write_batches(p, counted())
+        _remove(self.parts_path(round_, name))
+        return Output(self.rel(p), "table", rows, w.size, w.sha256)
+
+    def parts_writer(self, round_: int | None, name: str) -> PartsWriter:
+        """A writer of the table ``name`` in parts (see :class:`PartsWriter`)."""
+        return PartsWriter(self, self.parts_path(round_, name), self.table_path(round_, name))
 
     def install_dir(self, round_: int | None, name: str, src: Path) -> Output:
         """Move the directory ``src`` (written elsewhere in the run directory, e.g. a trainer's scratch
@@ -457,20 +469,61 @@ class RunDir:
                                       for x in out.parts)
         return p.is_file() and (not out.size or p.stat().st_size == out.size)
 
-    def verify(self, out: Output, step: str = "") -> None:
-        """Raise :class:`CorruptOutput` unless the output's files hold exactly what was recorded (sha256)."""
-        where = f" (written by step {step}; re-run it)" if step else ""
-        files = [(out.path, out.sha256)] if out.kind == "table" else [(x.path, x.sha256) for x in out.parts]
+    def verify(self, out: Output, step: str = "", *, rerun: str = "") -> None:
+        """Raise :class:`CorruptOutput` unless the output's files hold exactly what was recorded (sha256):
+        the message names the file, the step that wrote it and (``rerun``) the command that makes it again.
+        A file verified once by this object with the same size and modification time is not hashed again."""
+        where = f" (written by step {step}; re-run {rerun or 'it'})" if step else ""
         if out.kind == "dir":
             if not (self.path / out.path).is_dir():
                 raise CorruptOutput(f"{self.path / out.path}: missing{where}")
             return
+        files = [(out.path, out.sha256)] if out.kind == "table" else [(x.path, x.sha256) for x in out.parts]
+        if out.kind == "parts":
+            d = self.path / out.path
+            found = sorted(x.relative_to(self.path).as_posix() for x in d.glob("part-*.parquet")) if d.is_dir() else []
+            extra = sorted(set(found) - {rel for rel, _ in files})
+            if extra:
+                raise CorruptOutput(f"{self.path / extra[0]}: a part that its table's record does not list{where}")
         for rel, digest in files:
             p = self.path / rel
-            if not p.is_file():
-                raise CorruptOutput(f"{p}: missing{where}")
-            if digest and sha256_file(p) != digest:
+            try:
+                st = p.stat()
+            except OSError:
+                raise CorruptOutput(f"{p}: missing{where}") from None
+            if not digest:
+                continue
+            stamp = (rel, digest, st.st_size, st.st_mtime_ns)
+            if stamp in self._verified:
+                continue
+            if sha256_file(p) != digest:
                 raise CorruptOutput(f"{p}: its contents differ from what was recorded{where}")
+            self._verified.add(stamp)
+
+    def checked(self, manifest: Manifest, round_: int | None, name: str) -> Output | None:
+        """The table ``name`` of a round as the manifest records it, its files checked against their sha256
+        (:meth:`verify`); None when it is neither recorded nor there. A table that is there but that no
+        finished step recorded (an interrupted command wrote it) is a :class:`CorruptOutput` too. The one
+        way readers of a finished directory (``stagekit report``) reach its tables."""
+        rels = {self.rel(self.table_path(round_, name)), self.rel(self.parts_path(round_, name))}
+        rerun = f"`stagekit {manifest.command or 'plan'}`"
+        for step, rec in manifest.steps.items():
+            for out in rec.written.values():
+                if out.path in rels and out.kind != "dir":
+                    self.verify(out, step, rerun=rerun)
+                    return out
+        for rel in sorted(rels):
+            p = self.path / rel
+            if p.is_file() or (p.is_dir() and any(p.glob("part-*.parquet"))):
+                raise CorruptOutput(f"{p}: no finished step of {self.manifest_path} records it (left by an "
+                                    f"interrupted command?); re-run {rerun}")
+        return None
+
+    def open_table(self, out: Output, **options: Any) -> Any:
+        """A :class:`stagekit.io.Source` over a recorded table (``options`` are its)."""
+        from stagekit.io import Source
+
+        return Source(self.path / out.path, **options)
 
     # -- process ---------------------------------------------------------------------------------------
 
@@ -494,6 +547,105 @@ class RunDir:
                 _remove(p)
                 removed.append(p)
         return removed
+
+
+#: Arrow bytes per part of a table written in parts (a new part starts past it): about 256k rows of 1 kB.
+PART_BYTES = 256 << 20
+
+
+class PartFiles:
+    """Parquet parts written batch by batch into a directory, named ``<prefix><i>.parquet`` (``i`` from
+    ``first``, five digits): a part ends when it reaches ``max_bytes`` of Arrow data, when a batch of another
+    schema comes (parts need not agree; readers unify them) or on :meth:`next_part`. Each part's rows, size and
+    sha256 are computed as it is written (:class:`stagekit.io.NewFile`). Used in this process and by remote
+    workers writing into a shared directory."""
+
+    def __init__(self, directory: Path, prefix: str = "part-", *, max_bytes: int = PART_BYTES, first: int = 0):
+        self.dir, self.prefix, self.max_bytes, self.next = Path(directory), prefix, max_bytes, first
+        self.done: list[tuple[str, int, int, str]] = []
+        self._file: Any = None
+        self._writer: Any = None
+        self._rows = self._bytes = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.parquet as pq
+
+        from stagekit.io import NewFile
+
+        if self._writer is not None and (self._bytes >= self.max_bytes or batch.schema != self._writer.schema):
+            self.next_part()
+        if self._writer is None:
+            self._file = NewFile(self.dir / f"{self.prefix}{self.next:05d}.parquet")
+            self.next += 1
+            self._writer = pq.ParquetWriter(self._file, batch.schema)
+        self._writer.write_batch(batch)
+        self._rows += batch.num_rows
+        self._bytes += batch.nbytes
+
+    def next_part(self) -> None:
+        """End the part being written (the next batch starts a new one)."""
+        if self._writer is None:
+            return
+        self._writer.close()
+        w = self._file.finish()
+        self.done.append((w.path.name, self._rows, w.size, w.sha256))
+        self._file = self._writer = None
+        self._rows = self._bytes = 0
+
+    def close(self) -> list[tuple[str, int, int, str]]:
+        """End the last part; the parts written: (file name, rows, size, sha256)."""
+        self.next_part()
+        return self.done
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.abort()
+        self._file = self._writer = None
+
+
+class PartsWriter:
+    """A table of a run directory written in parts (``round-<r>/<name>/part-*.parquet``): the parts go into a
+    hidden temporary directory (``tmp``; a killed process's is removed by the next run), written here through
+    :attr:`files` or by other processes (:meth:`add` records theirs), and :meth:`install` puts the directory
+    in place in one rename and returns the table's :class:`Output`."""
+
+    def __init__(self, run: RunDir, target: Path, single: Path):
+        self.run, self.target, self.single = run, target, single
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        self.tmp.mkdir()
+        self.files = PartFiles(self.tmp)
+        self.extra: list[tuple[str, int, int, str]] = []
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.files.write(batch)
+
+    def add(self, parts: Iterable[tuple[str, int, int, str]]) -> None:
+        """Parts written into :attr:`tmp` by others: (file name, rows, size, sha256) each."""
+        self.extra.extend(parts)
+
+    def install(self) -> Output:
+        import hashlib
+
+        found = sorted(self.files.close() + self.extra)
+        names = sorted(x.name for x in self.tmp.iterdir())
+        if names != [n for n, *_ in found]:
+            missing = sorted(set(n for n, *_ in found) - set(names)) or sorted(set(names) - set(n for n, *_ in found))
+            raise RuntimeError(f"{self.tmp}: the parts written and the parts recorded differ ({', '.join(missing[:3])})")
+        try:
+            _replace_dir(self.tmp, self.target)
+        except BaseException:
+            self.discard()
+            raise
+        self.single.unlink(missing_ok=True)
+        parts = [Part(self.run.rel(self.target / n), rows, size, sha) for n, rows, size, sha in found]
+        digest = hashlib.sha256("".join(f"{p.path}:{p.sha256}\n" for p in parts).encode()).hexdigest()
+        return Output(self.run.rel(self.target), "parts", sum(p.rows for p in parts), sum(p.size for p in parts), digest,
+                      parts)
+
+    def discard(self) -> None:
+        self.files.abort()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _remove(p: Path) -> None:

@@ -48,12 +48,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stagekit.io import TEMP_SUFFIX, InputError
-from stagekit.rundir import SCHEMA_VERSION, Manifest, Output, RunDir, RunLock, SourceRecord, StepRecord
+from stagekit.rundir import SCHEMA_VERSION, CorruptOutput, Manifest, Output, PartsWriter, RunDir, RunLock, SourceRecord, StepRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from stagekit.engine import Engine
+    from stagekit.io import Source as DataSource
 
 __all__ = [
     "ConfigView", "Done", "Log", "Ref", "Runner", "Source", "Step", "StepContext", "UndeclaredRead", "Value", "field_names",
@@ -320,15 +321,29 @@ class StepContext:
                                f"inputs ({', '.join(self.inputs)}); written by {which}")
         return found[0]
 
-    def read(self, table: str) -> pa.Table:
-        """A table written by one of the step's input steps."""
+    def _checked(self, table: str) -> tuple[Done, Output]:
         src = self._source_of(table)
         if not src.wrote(table):
             raise RuntimeError(f"step {self.name} reads {table!r}, which {src.name} did not write this time")
+        out = src.record.written[table]
+        self.dir.verify(out, src.name, rerun=f"the `stagekit {self.runner.command}` command")
+        return src, out
+
+    def read(self, table: str) -> pa.Table:
+        """A table written by one of the step's input steps (checked against its record's sha256 first)."""
+        src, _ = self._checked(table)
         t = self.dir.read_table(src.round, table)
         if t is None:
             raise RuntimeError(f"{self.dir.table_path(src.round, table)} is missing (written by {src.name})")
         return t
+
+    def source(self, table: str, **options: Any) -> DataSource:
+        """A table written by one of the step's input steps, to read in batches
+        (:class:`stagekit.io.Source`; ``options`` are its), checked against its record's sha256 first."""
+        from stagekit.io import Source
+
+        _, out = self._checked(table)
+        return Source(self.dir.path / out.path, **options)
 
     def _check_write(self, name: str, kind: str) -> None:
         declared = name + "/" if kind == "dir" else name
@@ -341,10 +356,30 @@ class StepContext:
         self._check_write(name, "table")
         self.written[name] = self.dir.write_table(self.round, name, table)
 
+    def write_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> None:
+        """Write one of the step's tables in one piece (``round-<r>/<name>.parquet``) from a stream of record
+        batches, without holding the table (an error while the batches are made leaves no file)."""
+        self._check_write(name, "table")
+        self.written[name] = self.dir.write_batches(self.round, name, batches)
+
     def write_parts(self, name: str, tables: Iterable[pa.Table | pa.RecordBatch]) -> None:
         """Write one of the step's tables in parts (``round-<r>/<name>/part-<i>.parquet``), one per item."""
         self._check_write(name, "table")
         self.written[name] = self.dir.write_parts(self.round, name, tables)
+
+    @contextlib.contextmanager
+    def parts(self, name: str) -> Iterator[PartsWriter]:
+        """Write one of the step's tables in parts, batch by batch (``w.write(batch)``; a new part every
+        :data:`~stagekit.rundir.PART_BYTES`), or by other processes into ``w.tmp`` (``w.add(records)``): the
+        parts are put in place when the block ends, and discarded if it raises."""
+        self._check_write(name, "table")
+        w = self.dir.parts_writer(self.round, name)
+        try:
+            yield w
+        except BaseException:
+            w.discard()
+            raise
+        self.written[name] = w.install()
 
     def install_dir(self, name: str, src: Path) -> None:
         """Move a directory the step made (under :meth:`scratch`) into place as ``round-<r>/<name>/``."""
@@ -386,7 +421,8 @@ def config_json(config: Any) -> dict[str, Any]:
     """A config dataclass as JSON (tuples as lists)."""
     if is_dataclass(config) and not isinstance(config, type):
         return {k: _jsonable(v) for k, v in asdict(config).items()}
-    return dict(config)
+    mapping: Any = config  # (a mapping, when not a dataclass)
+    return dict(mapping)
 
 
 class Runner:
@@ -405,9 +441,8 @@ class Runner:
                  log: Log | None = None, engine: Engine | None = None,
                  generator_factory: Callable[[Any, Any], Any] | None = None, trainer: Any = None, flag: str = "--out"):
         self.dir = RunDir(out)
-        if free is None:
-            free = getattr(type(config), "NOT_AFFECTING", ())
-        self.command, self.config, self.free = command, config, frozenset(free)
+        free_fields: Iterable[str] = getattr(type(config), "NOT_AFFECTING", ()) if free is None else free
+        self.command, self.config, self.free = command, config, frozenset(free_fields)
         self.log = log or Log(False)
         self.engine, self.trainer = engine, trainer
         self.generators = _GeneratorSlot(generator_factory) if generator_factory is not None else None
@@ -417,7 +452,11 @@ class Runner:
             raise ValueError(f"free fields that the config does not have: {', '.join(sorted(unknown))}")
         self._check_kind(flag)
         self.created = not self.dir.path.exists()
-        self.dir.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            why = "a file is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror
+            raise InputError(f"{self.dir.path}: cannot create the directory ({why}); choose another {flag}") from None
         self._lock: RunLock | None = self.dir.lock()
         try:
             self._check_kind(flag)  # again, now that no one else can change it
@@ -425,7 +464,7 @@ class Runner:
                 self.log("removed temporary files left by an interrupted process")
             self.manifest = self.dir.manifest() if self.dir.manifest_path.is_file() else Manifest(command)
         except BaseException:
-            self.close()
+            self.close(failed=True)
             raise
         #: The steps run or found done by this runner, by full name (what this run consists of).
         self.current: dict[str, StepRecord] = {}
@@ -435,7 +474,14 @@ class Runner:
     def _check_kind(self, flag: str) -> None:
         p = self.dir.path
         if self.dir.manifest_path.is_file():
-            m = self.dir.manifest()
+            try:
+                m = self.dir.manifest()
+            except InputError as e:
+                raise InputError(f"{p}: is not empty and not a stagekit {self.command} directory (its manifest.json is "
+                                 f"not a stagekit manifest: {e}); choose another {flag}") from None
+            if not m.command:
+                raise InputError(f"{p}: is not empty and not a stagekit {self.command} directory (its manifest.json "
+                                 f"names no stagekit command); choose another {flag}")
             if m.command != self.command:
                 raise InputError(f"{p}: holds a `stagekit {m.command}` output, not a {self.command}; "
                                  f"choose another {flag}")
@@ -446,20 +492,25 @@ class Runner:
             raise InputError(f"{p}: exists, is not empty and is not a stagekit {self.command} directory; "
                              f"choose another {flag}")
 
-    def close(self) -> None:
-        """Release the lock; remove the directory if this runner created it and nothing was written."""
+    def close(self, failed: bool = False) -> None:
+        """Release the lock; remove the directory if this runner created it and nothing was written, or
+        (``failed``: the command failed) no step finished in it."""
         lock, self._lock = getattr(self, "_lock", None), None
         if lock is None:
             return
-        if self.created and self.dir.path.is_dir() and not any(self.dir.path.iterdir()):
-            self.dir.path.rmdir()
+        if self.created and self.dir.path.is_dir():
+            manifest = getattr(self, "manifest", None)
+            if not any(self.dir.path.iterdir()):
+                self.dir.path.rmdir()
+            elif failed and (manifest is None or not manifest.steps):
+                shutil.rmtree(self.dir.path, ignore_errors=True)  # only what this failed command wrote
         lock.release()
 
     def __enter__(self) -> Runner:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self.close(failed=exc_type is not None)
 
     def save(self) -> None:
         """Write the manifest (atomically), stamped with the time."""
@@ -503,10 +554,19 @@ class Runner:
         return stable_hash(step.name, step.version, reads, keys), reads, keys
 
     def is_done(self, step: Step, round_: int | None, key: str) -> StepRecord | None:
-        rec = self.manifest.steps.get(step.full_name(round_))
-        if rec and rec.key == key and all(self.dir.present(o) for o in rec.written.values()):
-            return rec
-        return None
+        """The record of ``step`` when it finished with ``key`` and its outputs hold what it recorded (their
+        sha256 checked); a step whose outputs changed since is run again."""
+        name = step.full_name(round_)
+        rec = self.manifest.steps.get(name)
+        if not (rec and rec.key == key and all(self.dir.present(o) for o in rec.written.values())):
+            return None
+        try:
+            for out in rec.written.values():
+                self.dir.verify(out, name)
+        except CorruptOutput as e:
+            self.log(f"{name}: {e}; running it again")
+            return None
+        return rec
 
     def run(self, step: Step, *, round: int | None = None, inputs: Mapping[str, Ref | None] | None = None,
             force: bool = False, args: Mapping[str, Any] | None = None) -> Done:

@@ -73,24 +73,29 @@ def MEASURE(ctx: StepContext) -> None:
     ctx.write("rollouts", score(rollouts))
 
 
-@step("measure", takes=("problems",), writes=("rollouts",))
+@step("measure", takes=("problems",), writes=("rollouts",), version=2)
 def MEASURE_GIVEN(ctx: StepContext) -> None:
-    """Round 0 with ``--rollouts``: the given rollouts, scored."""
+    """Round 0 with ``--rollouts``: the given rollouts, scored, read and written in batches (Parquet parts)."""
+    from stagekit.stagesets import score_batch
+
     inputs: Inputs = ctx.value("problems")
     assert inputs.rollouts is not None
-    ctx.write("rollouts", inputs.rollouts)
+    with ctx.parts("rollouts") as out:
+        for batch in inputs.rollouts.batches(inputs.problems):
+            out.write(score_batch(batch, PlanConfig()))
 
 
 @step("plan", reads=("scheme", "keep_all_correct", "k", "engine"), takes=("measure", "problems"),
-      writes=("stats", "sft", "rl", "drop"))
+      writes=("stats", "sft", "rl", "drop"), version=2)
 def PLAN(ctx: StepContext) -> None:
-    """Pass rates per problem, difficulty bins, stage sets (on the runner's engine)."""
+    """Pass rates per problem, difficulty bins, stage sets (on the runner's engine; the rollouts read in
+    batches, only per-problem counts kept)."""
     c = ctx.cfg
     problems = _problems(ctx)
     config = PlanConfig(scheme=c.scheme, keep_all_correct=c.keep_all_correct, k=tuple(sorted({1, c.k // 2 or 1, c.k})),
                         problem_columns=tuple(x for x in problems.column_names if x != "problem_id"))
     assert ctx.engine is not None
-    tables = ctx.engine.plan(ctx.read("rollouts"), config, problems)
+    tables = ctx.engine.plan_source(ctx.source("rollouts"), config, problems)
     for name in ("stats", "sft", "rl", "drop"):
         ctx.write(name, tables[name])
 
@@ -207,7 +212,7 @@ def _count(col: pa.ChunkedArray) -> dict[str, int]:
     return {v["values"].as_py(): v["counts"].as_py() for v in pc.value_counts(col)}
 
 
-@step("sft_data", takes=("stages", "bridge", "cft"), writes=("sft_train",), version=2)
+@step("sft_data", takes=("stages", "bridge", "cft"), writes=("sft_train",), version=2)  # 2: to_sft's one target format
 def SFT_DATA(ctx: StepContext) -> None:
     """The SFT set: plain teacher traces, Bridge targets, last round's CFT records (``cft`` may be None)."""
     from stagekit.transforms import to_sft
@@ -298,7 +303,7 @@ def _attach(table: pa.Table, problems: pa.Table) -> pa.Table:
 
 
 def _cft(ctx: StepContext, critic: Student | None) -> None:
-    from stagekit.transforms import cft_records, explode, zero_reward_groups
+    from stagekit.transforms import CFT_KINDS, cft_records, explode, zero_reward_groups
 
     from stagekit.recipes import CFT_RECIPES
 
@@ -328,7 +333,8 @@ def _cft(ctx: StepContext, critic: Student | None) -> None:
         attempts = attempts.append_column("critique", out["completion"])
         critiques = "critique"
     # Without a teacher trace (no `solution` column) there are diagnoses only: no repair or new trace.
-    records = cft_records(attempts, critiques=critiques, reference="solution")
+    records = cft_records(attempts, critiques=critiques, reference="solution",
+                          kinds=CFT_KINDS if "solution" in attempts.column_names else ("diagnosis",))
     ctx.note(records=_count(records["kind"]))
     ctx.write("cft", records)
 

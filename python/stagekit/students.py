@@ -98,7 +98,7 @@ def sample(ctx: StepContext, table: pa.Table, student: Student, *, n: int, max_n
     Ray actors with ``--engine ray --ray-actors N``) and generator factory."""
     c = ctx.cfg
     # Where the samples are drawn is part of what they are (batches differ between placements).
-    c.ray_actors, c.ray_gpus  # noqa: B018
+    _ = c.ray_actors, c.ray_gpus  # (read through the step's view: the keys include them)
     assert ctx.engine is not None, "the runner has no engine"
     return ctx.engine.generate(table, ctx.generator(student), n=n, prompt=prompt, order=order,
                                show_progress=c.progress, max_new_tokens=max_new_tokens, seed=seed,

@@ -35,6 +35,7 @@ __all__ = [
     "check",
     "check_batch",
     "compare",
+    "answer_region",
     "extract_answer",
     "extract_gold",
     "normalize_answer",
@@ -99,6 +100,19 @@ def extract_answer(text: str, *, require_marker: bool = False) -> str | None:
     True
     """
     return _core.extract_answer(text, require_marker)
+
+
+def answer_region(text: str) -> str | None:
+    r"""The part of a completion that may hold its answer: the text after the last ``</think>`` (all of it
+    without one), or ``None`` when a ``<think>`` is still open there — a reasoning trace cut off at the
+    length limit commits to no answer (:func:`check` says ``no_answer``), whatever boxes its thoughts hold.
+
+    >>> answer_region("<think>maybe 4</think> The answer is 5")
+    ' The answer is 5'
+    >>> answer_region("<think>maybe \\boxed{4}") is None
+    True
+    """
+    return _core.answer_region(text)
 
 
 def extract_gold(gold: str) -> str:

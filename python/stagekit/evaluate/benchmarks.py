@@ -277,10 +277,11 @@ def _from_hub(b: Benchmark) -> tuple[pa.Table, str]:
     return as_table(ds, b.name), f"hub:{path}{f'/{config}' if config else ''}:{split}"
 
 
-def _read(b: Benchmark, path: Path) -> pa.Table:
+def _read(b: Benchmark, path: Path, columns: Columns = Columns()) -> pa.Table:
     if b.reader == "logiqa" and path.suffix.lower() == ".txt":
         return read_logiqa(path)
-    return read_table(path)
+    golds = [columns.apply(f).gold for f in b.layouts] + [f.solution for f in b.layouts if f.solution]
+    return read_table(path, text=tuple(dict.fromkeys(golds)))  # numbers as written: golds are text
 
 
 def _locate(b: Benchmark, data: Path) -> Path:
@@ -466,7 +467,7 @@ def load_benchmark(
         if not p.exists():
             raise InputError(f"benchmark {b.name}: {p}: no such file or directory")
         path = _locate(b, p) if p.is_dir() else p
-        table = _read(b, path)
+        table = _read(b, path, columns)
         source = str(path)
     out = benchmark_rows(b, table, columns=columns, limit=limit, source=source)
     if path is not None and path.is_file():

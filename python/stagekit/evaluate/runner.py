@@ -198,15 +198,33 @@ def _run_sample(ctx: StepContext) -> None:
 
 
 def _run_score(ctx: StepContext) -> None:
-    """Every completion of a benchmark verified; per-problem scores; the metrics (kept in the step's notes)."""
+    """Every completion of a benchmark verified; per-problem scores; the metrics (kept in the step's notes).
+    Chunk by chunk (a chunk holds all the samples of its problems): the verdicts are written as they are
+    made, and only the per-problem scores are kept (the same tables as :func:`result_from_completions`)."""
+    from collections import Counter
+
+    c = ctx.cfg
     rows = ctx.value("rows")
-    completions = pa.concat_tables([ctx.read(t) for t in ctx.args["chunks"]])
-    result = result_from_completions(rows, completions, ctx.cfg)
     b: BenchmarkRows = ctx.args["bench"]
-    ctx.write(f"{b.name}/completions", result.verdicts)
-    ctx.write(f"{b.name}/problems", _attach(rows, result.scores))
-    ctx.note(metrics={n: m.as_dict() for n, m in result.metrics.items()}, statuses=_count(result.verdicts["status"]),
-             problems=rows.num_rows, samples=result.verdicts.num_rows, source=b.source,
+    scores: list[pa.Table] = []
+    statuses: Counter[str] = Counter()
+    samples = 0
+
+    def verdicts() -> Any:
+        nonlocal samples
+        for chunk, table in zip(_chunks(rows, c.chunk_size), ctx.args["chunks"], strict=True):
+            v = score(chunk, ctx.read(table))
+            scores.append(problem_scores(v, k=c.k, ks=c.pass_at))
+            statuses.update(_count(v["status"]))
+            samples += v.num_rows
+            yield from v.combine_chunks().to_batches()
+
+    ctx.write_batches(f"{b.name}/completions", verdicts())
+    per_problem = pa.concat_tables(scores).combine_chunks()  # (one chunk: sums in the same order as before)
+    metrics = summarize(per_problem, confidence=c.confidence)
+    ctx.write(f"{b.name}/problems", _attach(rows, per_problem))
+    ctx.note(metrics={n: m.as_dict() for n, m in metrics.items()}, statuses=dict(sorted(statuses.items())),
+             problems=rows.num_rows, samples=samples, source=b.source,
              description=b.benchmark.description, answer_type=b.benchmark.answer_type, template=b.benchmark.template,
              **b.meta)
 

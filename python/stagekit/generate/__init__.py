@@ -7,9 +7,14 @@ imports no torch, transformers or vllm.
 
 import sys
 import types
+from typing import TYPE_CHECKING, Any
 
 from stagekit.generate.base import GenerationError, Generator, Prompt, Sampling, generate
 from stagekit.generate.openai_backend import OpenAIGenerator
+
+if TYPE_CHECKING:  # loaded lazily below (they import torch / vllm when used)
+    from stagekit.generate.transformers_backend import TransformersGenerator as TransformersGenerator
+    from stagekit.generate.vllm_backend import VLLMGenerator as VLLMGenerator
 
 __all__ = [
     "GenerationError",
@@ -23,22 +28,24 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name == "TransformersGenerator":
-        from stagekit.generate.transformers_backend import TransformersGenerator
+if not TYPE_CHECKING:  # type checkers see the imports above
 
-        return TransformersGenerator
-    if name == "VLLMGenerator":
-        from stagekit.generate.vllm_backend import VLLMGenerator
+    def __getattr__(name: str) -> object:
+        if name == "TransformersGenerator":
+            from stagekit.generate.transformers_backend import TransformersGenerator
 
-        return VLLMGenerator
-    raise AttributeError(f"module 'stagekit.generate' has no attribute {name!r}")
+            return TransformersGenerator
+        if name == "VLLMGenerator":
+            from stagekit.generate.vllm_backend import VLLMGenerator
+
+            return VLLMGenerator
+        raise AttributeError(f"module 'stagekit.generate' has no attribute {name!r}")
 
 
 class _CallableModule(types.ModuleType):
     """Calling the module calls :func:`generate`."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return generate(*args, **kwargs)
 
 

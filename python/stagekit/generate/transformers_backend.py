@@ -20,6 +20,7 @@ class TransformersGenerator:
     """
 
     name = "transformers"
+    model: Any  # a transformers causal LM (typed loosely: its generate() is attached by a mixin)
 
     def __init__(
         self,

@@ -18,14 +18,14 @@ class VLLMGenerator:
 
     def __init__(self, model: str, *, chat: bool = True, **llm_kwargs: Any) -> None:
         try:
-            from vllm import LLM
+            from vllm import LLM  # pyright: ignore[reportMissingModuleSource]  (the `vllm` extra, GPU only)
         except ImportError as e:  # pragma: no cover - GPU machines only
             raise ImportError("VLLMGenerator needs the `vllm` extra (and a GPU): pip install 'stagekit[vllm]'") from e
         self.chat = chat
         self.llm = LLM(model=model, **llm_kwargs)
 
     def generate(self, prompts: Sequence[Prompt], *, n: int, sampling: Sampling) -> list[list[str]]:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # pyright: ignore[reportMissingModuleSource]
 
         params = SamplingParams(
             n=n,

@@ -33,6 +33,10 @@ How each kind of transform is distributed:
   (``ray.data.ActorPoolStrategy``) whose actors ask for a fraction of a CPU (``num_cpus=0.5``), so that
   the read and map tasks feeding them still get scheduled on a small machine.
 
+**Files on disk** (what ``stagekit plan --engine ray`` and ``stagekit run --engine ray`` plan from):
+:func:`plan_source` cuts them into pieces read, scored and written as Parquet parts by Ray tasks; only
+per-problem counts and the parts' records come back to the driver, never a completion.
+
 Results equal the local ones up to row order. Where a local transform depends on the order of rows
 *within* a group (the order of ``zero_reward_groups``' ``completions`` lists, the first value of a kept
 column, ``select_bridge``'s choice among equally short continuations, which reference a problem's
@@ -57,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stagekit.io import InputError
-from stagekit.stagesets import PlanConfig, stage_sets
+from stagekit.stagesets import PlanConfig, problem_golds, stage_sets
 from stagekit.transforms import as_table
 from stagekit.transforms import difficulty as _difficulty
 
@@ -66,7 +70,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RayEngine", "cft_records", "collect", "collect_pass_rates", "dataset", "generate", "init", "map_groups", "map_rows", "pass_rates",
-    "persistent_failures", "plan", "score", "select_bridge", "split_stages", "sum_counts", "zero_reward_groups",
+    "persistent_failures", "plan", "plan_source", "score", "select_bridge", "split_stages", "sum_counts",
+    "zero_reward_groups",
 ]
 
 #: Rows per block when a table is handed to Ray (and at least two blocks per CPU).
@@ -287,7 +292,9 @@ def pass_rates(
 
     counts, finish = _block_counts(ds, by, correct, k, confidence)
     sums = counts.groupby(finish["by"], num_partitions=_partitions(partitions)).aggregate(
-        Sum("n", alias_name="n"), Sum("n_correct", alias_name="n_correct"))
+        Sum("n", alias_name="n"), Sum("n_correct", alias_name="n_correct")).materialize()
+    # The k past every problem's n are left out, as locally: decided over all partitions, not in each.
+    finish["max_n"] = sums.max("n") if sums.count() else None
     return sums.map_batches(_Apply(_difficulty.pass_rates_from_counts, finish), batch_format="pyarrow")
 
 
@@ -306,11 +313,7 @@ def collect_pass_rates(
     return _difficulty.pass_rates_from_counts(sum_counts(table, finish["by"]), **finish)
 
 
-def sum_counts(counts: pa.Table, by: list[str]) -> pa.Table:
-    """Per-block counts (``pass_counts`` rows) summed per group: one row per group with ``n`` and
-    ``n_correct``, the input of ``pass_rates_from_counts``."""
-    g = counts.group_by(by, use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
-    return pa.table({**{c: g[c] for c in by}, "n": g["n_sum"], "n_correct": g["n_correct_sum"]})
+sum_counts = _difficulty.sum_counts
 
 
 def _bucket(table: pa.Table, keys: list[str], buckets: int) -> pa.Array:
@@ -325,7 +328,8 @@ def _bucket(table: pa.Table, keys: list[str], buckets: int) -> pa.Array:
         if pa.types.is_integer(col.type):
             v = pc.fill_null(col.cast(pa.int64(), safe=False), 0).to_numpy().view(np.uint64)
         else:
-            v = pd.util.hash_array(col.cast(pa.large_string()).to_numpy(zero_copy_only=False), categorize=False)
+            v = pd.util.hash_array(  # pyright: ignore[reportAttributeAccessIssue]  (pandas.util is lazy)
+                col.cast(pa.large_string()).to_numpy(zero_copy_only=False), categorize=False)
         v = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), np.uint64(0x9E3779B97F4A7C15), v)
         h = (h * np.uint64(0x100000001B3)) ^ v
     # splitmix64 finaliser: spread consecutive ids over the buckets
@@ -442,7 +446,8 @@ def plan(
     summed on the driver, no shuffle), since the stats (one row per problem) come to the driver anyway,
     where binning, the split and the join with ``problems`` run with the local code
     (``stagekit.stagesets.stage_sets``). The scored
-    rollouts are collected to the driver too: its memory bounds the input size.
+    rollouts are collected to the driver too: its memory bounds the input size (for files on disk,
+    :func:`plan_source` collects nothing but counts).
     """
     from stagekit import transforms as T
 
@@ -456,11 +461,119 @@ def plan(
     if correct is not None and pa.types.is_boolean(correct):
         scored = ds.materialize()
     else:
-        options = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
+        options: dict[str, Any] = {"completion": c.completion, "answer": c.answer, "threads": c.threads or 1}
         scored = (score(ds, actors=actors, **options) if actors else map_rows(ds, T.score, **options)).materialize()
     stats = collect_pass_rates(scored, by=c.problem_id, k=sorted({*c.k, 1}))
-    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"))
-    return {"rollouts": collect(scored, sort_by=c.problem_id), "stats": stats, **sets}
+    table = collect(scored, sort_by=c.problem_id)
+    stats, sets = stage_sets(stats, c, None if problems is None else as_table(problems, "plan"),
+                             golds=problem_golds(table, c))
+    return {"rollouts": table, "stats": stats, **sets}
+
+
+# ------------------------------------------------------------------------------------------------ files on disk
+
+#: Bytes of input per Ray task of :func:`plan_source` (at least four tasks per CPU where the input allows).
+UNIT_BYTES = 256 << 20
+
+
+def _plan_unit(unit: Any, index: int, text: tuple[str, ...], batch_rows: int | None, config: PlanConfig,
+               out: str | None) -> dict[str, Any]:
+    """One Ray task of :func:`plan_source`: a piece of the input read in batches, each scored and written to
+    Parquet parts in ``out`` (``part-<index>-<i>``), its per-problem counts summed. Returns only the counts
+    (Arrow IPC bytes) and the parts' records: never a completion."""
+    from stagekit.rundir import PartFiles
+    from stagekit.stagesets import PlanCounts, score_batch
+    from stagekit.io import Source
+
+    src = Source(unit.path, text=text, batch_rows=batch_rows)
+    counts = PlanCounts(config)
+    files = PartFiles(Path(out), prefix=f"part-{index:05d}-") if out else None
+    try:
+        for batch in src.batches([unit]):
+            scored = score_batch(batch, config, threads=config.threads or 1)
+            counts.add(scored, src.position)
+            if files is not None:
+                files.write(scored)
+        parts = files.close() if files is not None else []
+    except BaseException:
+        if files is not None:
+            files.abort()
+        raise
+    sink = pa.BufferOutputStream()
+    if counts.parts:
+        total = counts.total()
+        with pa.ipc.new_stream(sink, total.schema) as w:
+            w.write_table(total)
+    return {"rows": counts.rows, "counts": sink.getvalue().to_pybytes(), "parts": parts}
+
+
+def _input_error(e: BaseException) -> InputError | None:
+    """The :class:`InputError` a Ray task raised (Ray wraps it), if that is what failed."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [e]
+    while stack:
+        x = stack.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, InputError):
+            return InputError(str(x).splitlines()[-1] if "\n" in str(x) else str(x))
+        stack.extend([getattr(x, "cause", None), x.__cause__, x.__context__])
+    return None
+
+
+def plan_source(source: Any, config: PlanConfig = PlanConfig(), problems: Any = None, *, out: Any = None,
+                address: str | None = None, num_cpus: float | None = None,
+                unit_bytes: int | None = None) -> dict[str, pa.Table]:
+    """``stats`` and the stage sets of rollouts on disk (a :class:`stagekit.io.Source`), computed on Ray
+    without collecting the rollouts: the input is cut into pieces (files, byte ranges of JSONL files,
+    row groups of Parquet files; about ``unit_bytes`` each, at least four per CPU where possible), each read,
+    scored and written as Parquet parts by a Ray task into ``out``'s directory (a
+    :class:`stagekit.rundir.PartsWriter`, on storage the workers share; None: not written), and only each
+    piece's per-problem counts and its parts' records (name, rows, size, sha256) come back to the driver,
+    which sums the counts and makes the stats and sets with the local code. The same tables as the local
+    engine's. :attr:`fetched` holds the bytes the driver received from the tasks."""
+    ray = _ray()
+    init(address, num_cpus)
+    from stagekit.stagesets import PlanCounts, finish_plan
+
+    cpus = _cpus()
+    size = source.size
+    target = unit_bytes or max(8 << 20, min(UNIT_BYTES, size // (4 * cpus) + 1))
+    units = source.units(target_bytes=target)
+    task = ray.remote(num_cpus=1)(_plan_unit)
+    where = None if out is None else str(out.tmp)
+    refs = [task.remote(u, i, source.text, source.batch_rows, config, where) for i, u in enumerate(units)]
+    counts = PlanCounts(config)
+    fetched = 0
+    by_ref = {r: i for i, r in enumerate(refs)}
+    results: dict[int, dict[str, Any]] = {}
+    pending = list(refs)
+    added = 0  # pieces' counts are added in input order (the first gold of a problem is the local engine's)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            res = ray.get(done[0])
+            fetched += len(res["counts"]) + sum(len(n) + 24 for n, *_ in res["parts"])
+            results[by_ref[done[0]]] = res
+            while added in results:
+                res = results[added]
+                if res["counts"]:
+                    counts.add_counts(pa.ipc.open_stream(res["counts"]).read_all(), str(units[added].path))
+                    counts.rows += res["rows"]
+                    res["counts"] = b""
+                added += 1
+    except Exception as e:
+        for r in pending:
+            ray.cancel(r, force=True)
+        err = _input_error(e)
+        if err is not None:
+            raise err from None
+        raise
+    plan_source.fetched = fetched  # type: ignore[attr-defined]
+    if out is not None:
+        out.add([p for i in sorted(results) for p in results[i]["parts"]])
+    return finish_plan(counts.total(), config, None if problems is None else as_table(problems, "plan"))
 
 
 class RayEngine:
@@ -480,6 +593,10 @@ class RayEngine:
 
     def plan(self, rollouts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
         return plan(rollouts, config, problems, address=self.address)
+
+    def plan_source(self, rollouts: Any, config: PlanConfig, problems: pa.Table | None = None, *,
+                    out: Any = None) -> dict[str, pa.Table]:
+        return plan_source(rollouts, config, problems, out=out, address=self.address)
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
                  order: Iterable[str] = ("problem_id", "sample"), show_progress: bool = True,

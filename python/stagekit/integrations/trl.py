@@ -77,21 +77,15 @@ def prompt_text(prompt: Any) -> str:
 def answer_text(text: str) -> str | None:
     """The part of a completion that may hold its answer: the text after the last ``</think>`` (all of it
     without one), or ``None`` when a ``<think>`` is still open there (a truncated reasoning trace, which
-    commits to no answer).
+    commits to no answer). The verifier core applies the same rule to every completion it checks
+    (:func:`stagekit.verifier.answer_region`), so the reward functions pass completions to it whole.
 
     >>> answer_text("<think>maybe 4</think> The answer is 5")
     ' The answer is 5'
     >>> answer_text("<think>maybe \\\\boxed{4}") is None
     True
     """
-    i = text.rfind(THINK_CLOSE)
-    tail = text[i + len(THINK_CLOSE):] if i >= 0 else text
-    return None if THINK_OPEN in tail else tail
-
-
-def _verifiable(texts: list[str]) -> list[str]:
-    """What the verifier reads of each completion: its answer part, or "" (no answer) per the think policy."""
-    return [a if (a := answer_text(t)) is not None else "" for t in texts]
+    return _verify.answer_region(text)
 
 
 def _golds(values: Sequence[Any], n: int, who: str, column: str) -> tuple[list[str | None], list[bool]]:
@@ -100,6 +94,14 @@ def _golds(values: Sequence[Any], n: int, who: str, column: str) -> tuple[list[s
         raise ValueError(f"{who}: {n} completions but {len(values)} values in column {column!r}")
     golds = [None if g is None else str(g) for g in values]
     return golds, [g is not None and _verify.extract_gold(g).strip() != "" for g in golds]
+
+
+def _gold_column(kwargs: dict[str, Any], name: str) -> str:
+    """The dataset column holding the gold: ``name``; at its default ``answer`` and absent, trl's
+    ``solution`` (the precedence every stagekit reader of the gold follows)."""
+    from stagekit.transforms import GOLD_FALLBACK, resolve_column
+
+    return resolve_column([k for k, v in kwargs.items() if v is not None], name, "answer", GOLD_FALLBACK)
 
 
 def _missing(who: str, column: str, kwargs: dict[str, Any]) -> KeyError:
@@ -112,7 +114,8 @@ def _missing(who: str, column: str, kwargs: dict[str, Any]) -> KeyError:
 
 class AccuracyReward:
     """Binary correctness reward: 1.0 where the completion's final answer is equivalent to the gold in the
-    dataset column ``answer`` (a bare answer or a reference solution), 0.0 where it is not, and ``None``
+    dataset column ``answer`` (a bare answer or a reference solution; without an ``answer`` column, trl's
+    ``solution``, as everywhere in stagekit), 0.0 where it is not, and ``None``
     where the row has no gold (null or blank), so trl skips it rather than penalising it (mixed-task data).
     A completion cut off at ``max_completion_length`` mid-sentence never scores by a number picked out of
     its prose (the verifier takes an unmarked answer only from a finished text). ``require_marker=True``
@@ -145,15 +148,17 @@ class AccuracyReward:
     def __call__(
         self, *, prompts: Any = None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
     ) -> list[float | None]:
-        if kwargs.get(self.answer) is None:
+        column = _gold_column(kwargs, self.answer)
+        if kwargs.get(column) is None:
             raise _missing(self.__name__, self.answer, kwargs)
         texts = [completion_text(c) for c in completions]
-        golds, has_gold = _golds(kwargs[self.answer], len(texts), self.__name__, self.answer)
-        regions = _verifiable(texts)
+        golds, has_gold = _golds(kwargs[column], len(texts), self.__name__, column)
+        # The core reads only the answer part of each (after the last `</think>`; none while a `<think>` is
+        # open): see answer_text.
         log_extra = kwargs.get("log_extra")
         if callable(log_extra):
             verdicts = _verify.check_batch(
-                regions, golds, threads=self.threads, rel_tol=self.rel_tol, require_marker=self.require_marker
+                texts, golds, threads=self.threads, rel_tol=self.rel_tol, require_marker=self.require_marker
             )
             ok = verdicts["correct"].to_pylist()
             status = [s if g else None for s, g in zip(verdicts["status"].to_pylist(), has_gold, strict=True)]
@@ -161,17 +166,17 @@ class AccuracyReward:
             # Rows without a gold are not judged, but their answer is still shown.
             predicted = [
                 p if g else _verify.extract_answer(r, require_marker=self.require_marker)
-                for p, g, r in zip(predicted, has_gold, regions, strict=True)
+                for p, g, r in zip(predicted, has_gold, texts, strict=True)
             ]
             log_extra(f"{self.__name__}_predicted", predicted)
             log_extra(f"{self.__name__}_status", status)
         else:
             ok = _verify.verify_batch(
-                regions, golds, threads=self.threads, rel_tol=self.rel_tol, require_marker=self.require_marker
+                texts, golds, threads=self.threads, rel_tol=self.rel_tol, require_marker=self.require_marker
             ).to_pylist()
         if self.boxed_only:
             # RL: only an answer committed in a box counts (a truncated text's last number does not).
-            ok = [x and "\\boxed" in r for x, r in zip(ok, regions, strict=True)]
+            ok = [x and "\\boxed" in (answer_text(t) or "") for x, t in zip(ok, texts, strict=True)]
         return [(1.0 if x else 0.0) if g else None for x, g in zip(ok, has_gold, strict=True)]
 
 
@@ -514,7 +519,7 @@ class RolloutRecorder:
         step = int(getattr(state, "global_step", -1)) if state is not None else -1
         mode = self._mode()
         ptexts = [prompt_text(p) for p in prompts] if prompts is not None else [""] * n
-        ids, golds = kwargs.get(self.problem_id), kwargs.get(self.answer)
+        ids, golds = kwargs.get(self.problem_id), kwargs.get(_gold_column(kwargs, self.answer))
         keep: dict[str, list[Any]] = {}
         for col in self.keep:
             if col not in kwargs:
@@ -570,7 +575,7 @@ class RolloutRecorder:
         n = len(b.texts)
         golds, has_gold = _golds(b.golds, n, "RolloutRecorder", self.answer) if b.golds is not None else ([None] * n, [False] * n)
         if b.golds is not None:
-            ok = _verify.verify_batch(_verifiable(b.texts), golds, threads=self.threads).to_pylist()
+            ok = _verify.verify_batch(b.texts, golds, threads=self.threads).to_pylist()
             correct = [x if g else None for x, g in zip(ok, has_gold, strict=True)]
         else:
             correct = [None] * n

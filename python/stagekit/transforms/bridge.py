@@ -174,7 +174,11 @@ def select_bridge(
     traces = s[trace].to_pylist()
     others = [c for c in s.column_names if c not in {by, cut, prefix, completion, correct, "target", "fallback", "over_cap", "cut_pass_rate"}]
     first_rows: list[int] = []
-    chosen_cut, rate, targets, fallback, over = [], [], [], [], []
+    chosen_cut: list[int | None] = []
+    rate: list[float | None] = []
+    targets: list[str | None] = []
+    fallback: list[bool] = []
+    over: list[bool] = []
     i, n = 0, s.num_rows
     while i < n:
         j = i

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import re
+import warnings
 from collections.abc import Iterable
 
 import pyarrow as pa
 
 from stagekit import _core
 from stagekit import verifier as _verify
-from stagekit.transforms._contract import Col, explode, transform
+from stagekit.transforms._contract import GOLD_FALLBACK, Col, explode, transform
+from stagekit.transforms.formats import strip_annotations as _strip_annotations
 from stagekit.transforms.segment import split_trace
 
-__all__ = ["CFT_KINDS", "cft_records", "diagnose"]
+__all__ = ["CFT_KINDS", "CFTWarning", "cft_records", "diagnose"]
 
 #: The record kinds :func:`cft_records` can emit.
 CFT_KINDS = ("diagnosis", "repair", "new_trace")
-
-_ANNOTATION = re.compile(r"<<[^<>]*>>")
 
 DIAGNOSIS_PROMPT = (
     "{problem}\n\nHere is an attempted solution:\n\n{attempt}\n\n"
@@ -65,6 +64,36 @@ def diagnose(attempt: str, gold: str) -> tuple[str, int | None]:
     return f"The final answer {v.predicted} does not match the correct answer {expected}.", None
 
 
+class CFTWarning(UserWarning):
+    """:func:`cft_records` could make no record of a requested kind (the message says why)."""
+
+
+def _warn_missing_kinds(kinds: tuple[str, ...], made: list[str], t: pa.Table, golds: list, attempts: list,
+                        refs: list, conts: list, reference: str, continuations: str | None) -> None:
+    usable = [i for i, (g, a) in enumerate(zip(golds, attempts, strict=True)) if g is not None and a is not None]
+    if not usable:
+        return  # no failed attempt with a gold answer: nothing was to be made
+    present = set(made)
+    for kind in kinds:
+        if kind in present:
+            continue
+        if kind == "diagnosis":
+            why = "no diagnosis states a final answer that verifies against the gold (is the gold parseable?)"
+        elif kind == "repair" and any(conts[i] for i in usable):
+            why = f"no continuation in {continuations!r} reaches a final answer equal to the gold"
+        elif reference not in t.column_names:
+            why = (f"the table has no reference-solution column {reference!r} (option reference=); join the "
+                   f"problems' reference solutions in, e.g. failures.join(problems.select(['problem_id', "
+                   f"{reference!r}]), 'problem_id') (with zero_reward_groups(..., flat=True)), or pass "
+                   f"kinds=('diagnosis',)")
+        elif not any(refs[i] for i in usable):
+            why = f"the reference column {reference!r} is null or empty in every row with an attempt"
+        else:
+            why = (f"no reference solution in {reference!r} states a final answer equal to the gold (a record is "
+                   f"verified before it is emitted)")
+        warnings.warn(f"cft_records: no {kind} records: {why}", CFTWarning, stacklevel=4)
+
+
 def _step_of(text: str, offset: int) -> int:
     """1-based index of the step (by split_trace) holding character ``offset``."""
     pos = 0
@@ -88,7 +117,7 @@ def _correct_prefix(attempt: str, wrong_step: int | None) -> str:
     reads=[
         Col("problem_id", "any"),
         Col("prompt", "string"),
-        Col("answer", "string", nulls="a row with a null gold answer yields no records"),
+        Col("answer", "text", nulls="a row with a null gold answer yields no records", fallback=GOLD_FALLBACK),
         Col("completion", "any", nulls="a null attempt is skipped (string, or list<string> as from zero_reward_groups)"),
         Col("reference", "string", required=False, nulls="no repair or new_trace record for that problem"),
         Col("critiques", "string", required=False, nulls="falls back to the built-in critic"),
@@ -130,7 +159,9 @@ def cft_records(
     - ``new_trace`` (one per problem): a verified full solution (the reference).
 
     Every record's response is verified against the gold answer before it is emitted; a record that does
-    not verify is dropped. ``strip_annotations`` removes GSM8K's ``<<48/2=24>>`` calculator annotations
+    not verify is dropped. A requested kind of which no record can be made is reported by a
+    :class:`CFTWarning` that says why (most often: no reference solutions reached the table — join them
+    in, as the README shows, or pass ``kinds=("diagnosis",)``). ``strip_annotations`` removes GSM8K's ``<<48/2=24>>`` calculator annotations
     from reference text. ``completion`` may be a list column (the ``completions`` of
     :func:`~stagekit.transforms.groups.zero_reward_groups`), which is exploded.
 
@@ -173,7 +204,7 @@ def cft_records(
             recs[k].append(v)
 
     def clean(ref: str) -> str:
-        return _ANNOTATION.sub("", ref) if strip_annotations else ref
+        return _strip_annotations(ref) if strip_annotations else ref
 
     seen_new: set = set()
     for pid, prob, gold, att, ref, crit, cont in zip(pids, probs, golds, attempts, refs, crits, conts, strict=True):
@@ -188,11 +219,12 @@ def cft_records(
         if "repair" in kinds and (cont or ref):
             prefix = _correct_prefix(att, step)
             p = REPAIR_PROMPT.format(problem=prob, prefix=prefix) if prefix else REPAIR_PROMPT_EMPTY.format(problem=prob)
-            response = cont if cont else _with_final_answer(clean(ref), gold)
-            emit(pid, "repair", p, response, gold, att, step, "supplied" if cont else "reference")
+            repaired = cont if cont else _with_final_answer(clean(ref), gold)
+            emit(pid, "repair", p, repaired, gold, att, step, "supplied" if cont else "reference")
         if "new_trace" in kinds and ref and pid not in seen_new:
             seen_new.add(pid)
             emit(pid, "new_trace", prob, _with_final_answer(clean(ref), gold), gold, None, None, "reference")
+    _warn_missing_kinds(kinds, recs["kind"], t, golds, attempts, refs, conts, reference, continuations)
     pid_type = failures.schema.field(problem_id).type
     return pa.table(
         {

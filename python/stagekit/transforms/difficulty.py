@@ -23,6 +23,7 @@ __all__ = [
     "pass_rates_from_counts",
     "split_stages",
     "wilson_interval",
+    "sum_counts",
 ]
 
 
@@ -71,8 +72,13 @@ def _counts(rollouts: pa.Table, keys: list[str], correct: str) -> pa.Table:
     )
 
 
-def _from_counts(counts: pa.Table, keys: list[str], ks: list[int], confidence: float) -> pa.Table:
+def _from_counts(counts: pa.Table, keys: list[str], ks: list[int], confidence: float, max_n: int | None = None) -> pa.Table:
     out = counts.select([*keys, "n", "n_correct"]).sort_by([(key, "ascending") for key in keys])
+    if max_n is None and out.num_rows:
+        max_n = pc.max(out["n"]).as_py() or 0
+    if max_n is not None:
+        # pass@k for k past every group's n would be null in every row: such columns are left out.
+        ks = [kk for kk in ks if kk <= max_n]
     n = out["n"].cast(pa.float64())
     c = out["n_correct"].cast(pa.float64())
     p = pc.divide(c, n)
@@ -93,7 +99,8 @@ def _from_counts(counts: pa.Table, keys: list[str], ks: list[int], confidence: f
         ("n", "int64: rollouts in the group"),
         ("n_correct", "int64: correct rollouts"),
         ("pass_rate", "float64: n_correct / n"),
-        ("pass@k", "float64 for each k: the unbiased estimator; null where k > n"),
+        ("pass@k", "float64 for each k up to the largest group's n: the unbiased estimator; null where k > n "
+                   "(a k past every group's n gives no column: with 4 samples, k=(1, 4, 8) gives pass@1, pass@4)"),
         ("wilson_low, wilson_high", "float64: Wilson score interval of pass_rate at `confidence`"),
     ],
 )
@@ -106,6 +113,9 @@ def pass_rates(
     confidence: float = 0.95,
 ) -> pa.Table:
     """One row per group (problem) with its pass rate, the unbiased pass@k estimates and a Wilson interval.
+
+    A ``k`` larger than every group's number of rollouts gets no ``pass@k`` column (it would be null in
+    every row), as ``stagekit plan`` leaves it out; a ``k`` larger than some groups' ``n`` is null there.
 
     It is :func:`pass_counts` followed by :func:`pass_rates_from_counts`; a distributed engine runs the
     first on parts of the rollouts, sums ``n`` and ``n_correct`` per group, and finishes with the second.
@@ -150,9 +160,12 @@ def pass_rates_from_counts(
     by: str | Iterable[str] = "problem_id",
     k: int | Iterable[int] = (1, 4, 8),
     confidence: float = 0.95,
+    max_n: int | None = None,
 ) -> pa.Table:
     """:func:`pass_rates`' output from per-group counts (the ``by`` columns, int64 ``n`` and ``n_correct``,
     one row per group), as :func:`pass_counts` makes them; other columns are ignored.
+    ``max_n`` is the largest ``n`` of all groups, for an engine that finishes part of the groups at a time
+    (default: the largest in ``counts``): a ``pass@k`` column is made for each ``k <= max_n``.
 
     >>> import pyarrow as pa
     >>> t = pa.table({"problem_id": [1], "n": [4], "n_correct": [2]})
@@ -161,7 +174,21 @@ def pass_rates_from_counts(
     """
     keys = _keys(by, "pass_rates_from_counts")
     _check_confidence(confidence, "pass_rates_from_counts")
-    return _from_counts(counts, keys, _ks(k), confidence)
+    return _from_counts(counts, keys, _ks(k), confidence, max_n)
+
+
+def sum_counts(counts: pa.Table, by: str | Iterable[str] = "problem_id") -> pa.Table:
+    """Counts of disjoint parts of the rollouts (:func:`pass_counts` rows, several per group) summed per
+    group: one row per group with ``n`` and ``n_correct``, in the order groups first appear, the input of
+    :func:`pass_rates_from_counts`.
+
+    >>> import pyarrow as pa
+    >>> sum_counts(pa.table({"problem_id": [1, 2, 1], "n": [2, 1, 3], "n_correct": [1, 0, 2]})).to_pylist()
+    [{'problem_id': 1, 'n': 5, 'n_correct': 3}, {'problem_id': 2, 'n': 1, 'n_correct': 0}]
+    """
+    keys = _keys(by, "sum_counts")
+    g = counts.group_by(keys, use_threads=False).aggregate([("n", "sum"), ("n_correct", "sum")])
+    return pa.table({**{c: g[c] for c in keys}, "n": g["n_sum"].cast(pa.int64()), "n_correct": g["n_correct_sum"].cast(pa.int64())})
 
 
 def _pass_at_k_column(n: pa.ChunkedArray, c: pa.ChunkedArray, k: int) -> pa.ChunkedArray:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stagekit.transforms._contract import Col, SchemaError, columns_present, transform
+from stagekit.transforms._contract import Col, SchemaError, columns_present, explode, transform
 
 __all__ = ["persistent_failures", "zero_reward_groups"]
 
@@ -54,7 +54,8 @@ def _keys(by: str | Iterable[str]) -> list[str]:
         ("<by columns>", "the group keys, sorted"),
         ("n, n_correct", "int64: completions in the group, and correct ones"),
         ("kind", "string: all_zero (every completion scored zero) or all_correct (zero variance, all one)"),
-        ("completions", "list<string>: the group's completions (for all_zero: the failed attempts)"),
+        ("completions", "list<string>: the group's completions (for all_zero: the failed attempts); with "
+                        "flat=True instead one row per completion, in the `completion` column"),
         ("<keep columns>", "the first value in the group of each `keep` column present"),
     ],
 )
@@ -66,6 +67,7 @@ def zero_reward_groups(
     completion: str = "completion",
     keep: Iterable[str] = ("prompt", "answer", "solution"),
     include_all_correct: bool = True,
+    flat: bool = False,
 ) -> pa.Table:
     r"""The zero-variance reward groups of RL rollouts: groups whose binary correctness is zero for every
     completion (``kind = "all_zero"``, with their failed completions collected), and, reported separately
@@ -74,17 +76,27 @@ def zero_reward_groups(
     Groups are judged on the binary correctness column, never on a shaped reward (a format bonus makes a
     failed group look non-zero).
 
+    ``flat=True`` gives one row per completion of those groups instead (the group's columns repeated, the
+    completion in the ``completion`` column): no list column, so the result joins with other tables
+    (pyarrow's join cannot carry a list column), e.g. with the problems' reference solutions before
+    :func:`~stagekit.transforms.cft.cft_records`.
+
     >>> import pyarrow as pa
     >>> t = pa.table({"problem_id": [1, 1, 2, 2, 3, 3], "step": [0] * 6, "completion": list("abcdef"),
     ...               "correct": [False, False, True, False, True, True]})
     >>> zero_reward_groups(t).select(["problem_id", "kind", "completions"]).to_pylist()
     [{'problem_id': 1, 'kind': 'all_zero', 'completions': ['a', 'b']}, {'problem_id': 3, 'kind': 'all_correct', 'completions': ['e', 'f']}]
+    >>> zero_reward_groups(t, flat=True, include_all_correct=False).select(["problem_id", "completion"]).to_pylist()
+    [{'problem_id': 1, 'completion': 'a'}, {'problem_id': 1, 'completion': 'b'}]
     """
     keys = _keys(by)
     hit = pc.fill_null(_binary(rollouts, reward, "zero_reward_groups"), False).cast(pa.int64())
     kept = [c for c in keep if c in rollouts.column_names and c not in keys and c != completion]
     t = pa.table({**{k: rollouts[k] for k in keys}, "__hit": hit, "__c": rollouts[completion], **{c: rollouts[c] for c in kept}})
-    aggs = [("__hit", "count", pc.CountOptions("all")), ("__hit", "sum"), ("__c", "list")] + [(c, "first") for c in kept]
+    # (an all-null column, as a JSON reader types it, has no "first" kernel and cannot be joined: it comes
+    # out as a null string column)
+    firsts = [c for c in kept if not pa.types.is_null(t.schema.field(c).type)]
+    aggs = [("__hit", "count", pc.CountOptions("all")), ("__hit", "sum"), ("__c", "list")] + [(c, "first") for c in firsts]
     g = t.group_by(keys, use_threads=False).aggregate(aggs)
     n, c = g["__hit_count"], g["__hit_sum"]
     zero = pc.equal(c, 0)
@@ -97,10 +109,16 @@ def zero_reward_groups(
             "n_correct": c.cast(pa.int64()),
             "kind": pc.if_else(zero, "all_zero", "all_correct"),
             "completions": g["__c_list"],
-            **{col: g[f"{col}_first"] for col in kept},
+            **{col: g[f"{col}_first"] if col in firsts else pa.nulls(g.num_rows, pa.string()) for col in kept},
         }
     ).filter(mask)
-    return out.sort_by([(k, "ascending") for k in keys])
+    out = out.sort_by([(k, "ascending") for k in keys])
+    if flat:
+        out = explode(out, "completions", into=completion)
+        # the completion next to the group columns, as in the rollouts; `keep` columns last
+        order = [*keys, "n", "n_correct", "kind", completion, *kept]
+        out = out.select(order)
+    return out
 
 
 @transform(

@@ -1,7 +1,10 @@
 //! Structured answers: scalars, equations, intervals and unions, tuples, sets, lists of roots, matrices,
 //! base-n numbers, text and multiple-choice letters.
 
-use crate::expr::{is_greek, is_math_word, tok_text, tokenize, Expr, PResult, ParseError, Parser, Tok};
+use crate::eval::{Env, Exact};
+use crate::expr::{is_accent, is_function, is_greek, is_math_word, tok_text, tokenize, Expr, PResult, ParseError, Parser, Tok};
+use num_rational::BigRational as Q;
+use num_traits::{One, Signed, Zero};
 use crate::normalize::{matching_brace, normalize};
 use num_bigint::BigInt;
 
@@ -21,6 +24,11 @@ pub enum Answer {
     Matrix(Vec<Vec<Expr>>),
     BaseN { digits: String, base: u32, value: BigInt },
     Text(String),
+    /// `expr REL 0` (`Lt`, `Le` or `Ne`): an inequality that is not one in a single variable solved to
+    /// intervals (`a < b` is `a - b < 0`, `b > a` too; `x^2 < 4`).
+    Relation { rel: Rel, expr: Expr },
+    /// `value (mod modulus)`: `2 \pmod 5`, `x \equiv 3 \pmod 7`.
+    Congruence { value: Expr, modulus: Expr },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +160,7 @@ pub fn parse_normalized(s: &str) -> PResult<Answer> {
     let s = words_to_symbols(&s);
     let s = strip_units(&s);
     let s = strip_thousands(&s);
+    let s = ordinal(&s).unwrap_or(s);
     if let Some(b) = base_n(&s) {
         return Ok(b);
     }
@@ -170,7 +179,81 @@ pub fn parse_normalized(s: &str) -> PResult<Answer> {
         // Letters inside math are products of variables (`2xyz`, `LCs^2 + RCs + 1`).
         toks = split_words(toks);
     }
+    let toks = leibniz(toks);
     parse_tokens(&toks)
+}
+
+/// `12^{th}`, `12^th`, `1st`, `2^{nd}`, `3rd` (the whole answer an ordinal): its number.
+fn ordinal(s: &str) -> Option<String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).filter(|&p| p > 0)?;
+    let (num, rest) = t.split_at(digits_end);
+    let rest: String = rest.chars().filter(|c| !matches!(c, '^' | '{' | '}')).collect();
+    let rest = rest.trim();
+    matches!(rest.to_ascii_lowercase().as_str(), "st" | "nd" | "rd" | "th").then(|| num.to_string())
+}
+
+/// Leibniz notation as one name: `\frac{d\omega}{dt}` is `\dot\omega` (a time derivative), `\frac{dy}{dx}`
+/// and `dy/dx` are `y'`, `\frac{d^2x}{dt^2}` is `\ddot x` (else `d` would cancel: `\frac{dy}{dx}` = `y/x`).
+fn leibniz(toks: Vec<Tok>) -> Vec<Tok> {
+    let is_d = |t: Option<&Tok>| matches!(t, Some(Tok::Id(d)) if d == "d");
+    if !toks.iter().any(|t| matches!(t, Tok::Id(d) if d == "d")) {
+        return toks;
+    }
+    let name = |t: Option<&Tok>| -> Option<String> {
+        match t {
+            Some(Tok::Id(x)) if x != "d" => Some(x.clone()),
+            Some(Tok::Cmd(c)) if is_greek(c) => Some(format!("\\{c}")),
+            _ => None,
+        }
+    };
+    let var = |t: Option<&Tok>| matches!(t, Some(Tok::Id(x)) if x != "d");
+    let derivative = |x: &str, t: &Tok, order: usize| -> Tok {
+        if matches!(t, Tok::Id(v) if v == "t") {
+            Tok::Id(format!("{}{{{x}}}", if order == 1 { "dot" } else { "ddot" }))
+        } else {
+            Tok::Id(format!("{}{}", x.trim_start_matches('\\'), "'".repeat(order)))
+        }
+    };
+    let two = |t: Option<&Tok>| matches!(t, Some(Tok::Num(n)) if n == "2");
+    let op = |t: Option<&Tok>, o: u8| matches!(t, Some(Tok::Op(c)) if *c == o);
+    let open = |t: Option<&Tok>| matches!(t, Some(Tok::Open(b'{')));
+    let close = |t: Option<&Tok>| matches!(t, Some(Tok::Close(b'}')));
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let at = |k: usize| toks.get(i + k);
+        if matches!(at(0), Some(Tok::Cmd(c)) if c == "frac") && open(at(1)) && is_d(at(2)) {
+            // \frac{dX}{dT}
+            if let (Some(x), true, true, true, true, true) = (name(at(3)), close(at(4)), open(at(5)), is_d(at(6)), var(at(7)), close(at(8))) {
+                out.push(derivative(&x, at(7).unwrap_or(&toks[i]), 1));
+                i += 9;
+                continue;
+            }
+            // \frac{d^2X}{dT^2}
+            if op(at(3), b'^') && two(at(4)) {
+                if let (Some(x), true, true, true, true, true, true, true) =
+                    (name(at(5)), close(at(6)), open(at(7)), is_d(at(8)), var(at(9)), op(at(10), b'^'), two(at(11)), close(at(12)))
+                {
+                    out.push(derivative(&x, at(9).unwrap_or(&toks[i]), 2));
+                    i += 13;
+                    continue;
+                }
+            }
+        }
+        // dX/dT, not after a factor it could multiply.
+        let after_factor = matches!(out.last(), Some(Tok::Id(_) | Tok::Num(_) | Tok::Close(_)));
+        if !after_factor && is_d(at(0)) && op(at(2), b'/') && is_d(at(3)) && var(at(4)) && !op(at(5), b'^') {
+            if let Some(x) = name(at(1)) {
+                out.push(derivative(&x, at(4).unwrap_or(&toks[i]), 1));
+                i += 5;
+                continue;
+            }
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
 }
 
 /// Case- and space-insensitive key of a text answer.
@@ -228,25 +311,33 @@ fn words_to_symbols(s: &str) -> String {
     t
 }
 
-/// Drop trailing unit words: `12 cm`, `5 apples`, `3 square units`, `100 cm^2`, `2\pi cm`.
+/// Drop trailing unit words: `12 cm`, `5 apples`, `3 square units`, `100 cm^2`, `2\pi cm`,
+/// `15,000 kcal m^{-2} yr^{-1}`, `600/7 km/h`. A unit is a known unit symbol (`cm`, `km/h`, `yr`, `Å`) or a
+/// word of four or more letters (`apples`); other short letter groups after a number are products of
+/// variables (`2 xy`, `\ln ab`, `2\pi rh`), never dropped. A one-letter symbol (`m`, `s`) is dropped only
+/// inside a unit phrase already being dropped (`kcal m^{-2} yr^{-1}`), or in a compound (`m/s`).
 fn strip_units(s: &str) -> String {
     let mut s = s.trim_end().to_string();
+    let mut in_phrase = false;
     for _ in 0..8 {
         let Some(sp) = s.rfind(' ') else { break };
         let (head, word) = (s[..sp].trim_end(), s[sp + 1..].trim());
         let w = word.trim_end_matches('.');
         let w = match w.find('^') {
-            Some(p) if w[p + 1..].trim_matches(['{', '}']).chars().all(|c| c.is_ascii_digit()) => &w[..p],
+            Some(p) if is_unit_exponent(&w[p + 1..]) => &w[..p],
             _ => w,
         };
-        // `cm`, `apples`, `km/h`, `m/s`: words of two or more letters or known unit symbols, joined by `/`
-        // (but not `x/y` or `y-x`, which are math).
-        let is_word = w.chars().filter(|c| c.is_alphabetic()).count() >= 2 && w.split('/').all(is_unit_token);
+        // `cm`, `apples`, `km/h`, `m/s`: unit words and symbols, joined by `/` (not `x/y`, which is math).
+        let letters = w.chars().filter(|c| c.is_alphabetic()).count();
+        // A one-letter symbol alone only where it cannot be a variable (`Å`, `Ω`).
+        let lone_ok = in_phrase || !w.is_ascii();
+        let is_word = (letters >= 2 || lone_ok) && w.split('/').all(is_unit_token) && (letters >= 2 || is_unit_symbol(w));
         let head_ok = head.chars().any(|c| c.is_ascii_digit() || c == '\\')
             && !head.ends_with(['+', '-', '*', '/', '=', '^', '(', '[', ',']);
         let lw = w.to_ascii_lowercase();
         if is_word && head_ok && !is_math_word(&lw) && !["or", "and"].contains(&lw.as_str()) {
             s = head.to_string();
+            in_phrase = true;
         } else {
             break;
         }
@@ -254,11 +345,41 @@ fn strip_units(s: &str) -> String {
     s
 }
 
-/// One part of a plain-text unit: a word of two or more letters, or a common one-letter unit symbol.
+/// The exponent of a unit: `2`, `{2}`, `-1`, `{-2}`.
+fn is_unit_exponent(e: &str) -> bool {
+    let e = e.trim_matches(['{', '}']);
+    let e = e.strip_prefix('-').unwrap_or(e);
+    !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+}
+
+/// One part of a plain-text unit: a known unit symbol, a word of four or more letters (`apples`), or a
+/// word of three with a vowel (`men`, `cds`) that is not a product of variables (`abc`, `xyz`).
 fn is_unit_token(t: &str) -> bool {
     let n = t.chars().count();
-    (n >= 2 && t.chars().all(|c| c.is_alphabetic()))
-        || matches!(t, "m" | "s" | "g" | "h" | "l" | "L" | "N" | "J" | "W" | "V" | "A" | "K" | "Pa" | "min")
+    let word = t.chars().all(|c| c.is_alphabetic());
+    is_unit_symbol(t)
+        || (word && n >= 4)
+        || (word
+            && n == 3
+            && t.chars().any(|c| "aeiouAEIOU".contains(c))
+            && !matches!(t, "abc" | "xyz" | "pqr" | "uvw" | "rst" | "ijk" | "abd" | "acd" | "bcd" | "ace" | "xyt" | "uvt"))
+}
+
+/// Unit symbols and short unit words a number may be followed by.
+fn is_unit_symbol(t: &str) -> bool {
+    const UNITS: &[&str] = &[
+        // Length, time, mass, volume (one-letter symbols count only inside a unit phrase or a compound).
+        "m", "cm", "mm", "km", "nm", "μm", "µm", "s", "ms", "μs", "ns", "sec", "secs", "min", "mins", "h", "hr", "hrs",
+        "day", "days", "wk", "yr", "yrs", "g", "kg", "mg", "t", "l", "L", "ml", "mL", "cc",
+        // Mechanics, electricity, energy.
+        "N", "kN", "J", "kJ", "MJ", "W", "kW", "MW", "V", "kV", "mV", "A", "mA", "K", "Pa", "kPa", "MPa", "atm", "bar", "Hz",
+        "kHz", "MHz", "GHz", "eV", "keV", "MeV", "GeV", "mol", "cal", "kcal", "kWh", "psi", "dB", "rpm", "ppm",
+        // Customary units and currencies.
+        "ft", "yd", "mi", "mph", "kph", "kmh", "lb", "lbs", "oz", "gal", "sq", "acre", "mpg", "USD", "EUR",
+        // Angles, astronomy, symbols no variable is named by.
+        "deg", "rad", "Ω", "\u{2126}", "ohm", "ohms", "Å", "\u{212B}", "kpc", "Mpc", "AU", "km²", "m²", "cm²", "m³", "cm³",
+    ];
+    UNITS.contains(&t)
 }
 
 /// `3,607,421` → `3607421` when the whole answer is one number with thousands separators.
@@ -268,7 +389,9 @@ fn strip_thousands(s: &str) -> String {
     let int_part = body.split('.').next().unwrap_or("");
     let groups: Vec<&str> = int_part.split(',').collect();
     let frac_ok = body.split('.').nth(1).is_none_or(|f| f.chars().all(|c| c.is_ascii_digit()));
+    // `0,500` is no thousands-separated number (a decimal comma, which is never read as one).
     if groups.len() >= 2
+        && !groups[0].starts_with('0')
         && frac_ok
         && body.matches('.').count() <= 1
         && (1..=3).contains(&groups[0].len())
@@ -511,16 +634,17 @@ impl<'a> Brackets<'a> {
         }
         // Bracketed tuples, intervals and sets.
         if let (Some(Tok::Open(o)), Some(Tok::Close(c))) = (toks.first(), toks.last()) {
-            if self.closing(toks, 0) == Some(toks.len() - 1) && *o != b'{' {
+            if self.closing(toks, 0) == Some(toks.len() - 1) {
                 let inner = &toks[1..toks.len() - 1];
                 let items = self.split_top(inner, |t| matches!(t, Tok::Op(b',' | b';')));
-                if *o == b'S' {
+                // `{1, 2, 3}` typed without backslashes is the set (a group of one is just a group).
+                if *o == b'S' || (*o == b'{' && items.len() >= 2) {
                     if inner.is_empty() {
                         return Ok(Answer::Set(Vec::new()));
                     }
                     return Ok(Answer::Set(self.parse_items(&items)?));
                 }
-                if items.len() >= 2 {
+                if items.len() >= 2 && *o != b'{' {
                     return Ok(Answer::Tuple { open: *o, close: *c, items: self.parse_items(&items)? });
                 }
             }
@@ -533,7 +657,7 @@ impl<'a> Brackets<'a> {
             }
             return Ok(Answer::List(self.parse_items(&parts)?));
         }
-        relation(toks)
+        self.relation(toks)
     }
 
     fn parse_items(&self, parts: &[&[Tok]]) -> PResult<Vec<Answer>> {
@@ -544,8 +668,8 @@ impl<'a> Brackets<'a> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Rel {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rel {
     Lt,
     Le,
     Gt,
@@ -567,20 +691,126 @@ fn rel_of(t: &Tok) -> Option<Rel> {
     }
 }
 
-fn relation(toks: &[Tok]) -> PResult<Answer> {
-    // Equations: `x = 5`, `y = 2x + 1`, `x = 2 \cdot 3 = 6` (the last side is the value).
-    let eq = split_top(toks, |t| matches!(t, Tok::Op(b'=')));
-    if eq.len() > 1 {
-        let lhs_t = eq[0];
-        let rhs_t = eq[eq.len() - 1];
-        let lhs = Parser::parse_all(lhs_t)?;
-        let rhs = Parser::parse_all(rhs_t)?;
-        let named = name_of(lhs_t);
-        return Ok(Answer::Equation { lhs, rhs, named });
+/// The side-separating relations of an answer line: `=`, `\equiv` (an identity, also the `=` of a
+/// congruence) and `\approx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Eq,
+    Approx,
+}
+
+fn side_of(t: &Tok) -> Option<Side> {
+    match t {
+        Tok::Op(b'=') => Some(Side::Eq),
+        Tok::Cmd(c) if c == "equiv" => Some(Side::Eq),
+        Tok::Cmd(c) if c == "approx" => Some(Side::Approx),
+        _ => None,
     }
-    // Inequalities in one variable: `x > 3`, `-2 \le x < 5`, `3 < x`, `x \ne 3`.
-    let mut parts: Vec<&[Tok]> = Vec::new();
-    let mut rels = Vec::new();
+}
+
+impl Brackets<'_> {
+    /// An answer line without top-level commas: a congruence, an equation or chain (`x = 2 \cdot 3 = 6`),
+    /// a named value (`\tan A = 2`, `(p, q) = (3, 2)`, `x \approx 600`), a ratio (`7:32`), an inequality,
+    /// or an expression.
+    fn relation(&self, toks: &[Tok]) -> PResult<Answer> {
+        if let Some(a) = self.congruence(toks)? {
+            return Ok(a);
+        }
+        // Most answers hold no `=`, `≈`, `:` or relation: no split (and no allocation) for them.
+        if !toks.iter().any(|t| side_of(t).is_some()) {
+            return self.value_of(toks);
+        }
+        let (sides, kinds) = split_kinds(toks, side_of);
+        if sides.len() > 1 {
+            let name = name_of(sides[0]);
+            // The value is the last side, or where the line says `≈`, the side before it (`x = 2\sqrt2 \approx
+            // 2.83` commits to `2\sqrt2`; `x \approx 600` to 600: the `≈` right after a name is its `=`).
+            let skip = usize::from(name.is_some());
+            let last = kinds.iter().enumerate().skip(skip).find(|(_, k)| **k == Side::Approx).map_or(sides.len() - 1, |(i, _)| i);
+            if last == 0 {
+                return self.value_of(sides[0]);
+            }
+            let rhs_t = sides[last];
+            // A right side in variables is a curve or a function (`y^2 = 4x`): only a plain name (`y`,
+            // `f(x)`, `v(r)`, `a_n`) then names it; `BC^2`, `\tan A`, `|AB|` name values only.
+            let name = name.filter(|_| plain_name(sides[0]) || !has_variable(rhs_t));
+            if let Some(name) = name {
+                return match (Parser::parse_all(sides[0]), Parser::parse_all(rhs_t)) {
+                    (Ok(lhs), Ok(rhs)) => Ok(Answer::Equation { lhs, rhs, named: Some(name) }),
+                    // `(p, q) = (3, 2)`, `S = \{1, 2\}`, `S_{ABC}:S = 7:32`: a name labels the value.
+                    _ => self.parse(rhs_t),
+                };
+            }
+            let lhs = Parser::parse_all(sides[0])?;
+            let rhs = Parser::parse_all(rhs_t)?;
+            return Ok(Answer::Equation { lhs, rhs, named: None });
+        }
+        self.value_of(toks)
+    }
+
+    /// One side: a ratio (`7:32`), an inequality, or an expression.
+    fn value_of(&self, toks: &[Tok]) -> PResult<Answer> {
+        if !toks.iter().any(|t| matches!(t, Tok::Op(b':')) || rel_of(t).is_some()) {
+            return Ok(Answer::Scalar(Parser::parse_all(toks)?));
+        }
+        let ratio = self.split_top(toks, |t| matches!(t, Tok::Op(b':')));
+        if ratio.len() > 1 {
+            if ratio.iter().any(|p| p.is_empty()) || ratio.len() > MAX_ITEMS {
+                return Err(ParseError::Unsupported("ratio".into()));
+            }
+            let items = ratio.iter().map(|p| Parser::parse_all(p).map(Answer::Scalar)).collect::<PResult<Vec<_>>>()?;
+            return Ok(Answer::Tuple { open: b':', close: b':', items });
+        }
+        let (parts, rels) = split_kinds(toks, rel_of);
+        if !rels.is_empty() {
+            return inequality(&parts, &rels);
+        }
+        Ok(Answer::Scalar(Parser::parse_all(toks)?))
+    }
+
+    /// `a \pmod n`, `a \pmod{n}`, `a (\bmod n)`, `a (mod n)`, with `x \equiv a` or `x = a` before it.
+    fn congruence(&self, toks: &[Tok]) -> PResult<Option<Answer>> {
+        let n = toks.len();
+        if !matches!(toks.last(), Some(Tok::Close(b')' | b'}') | Tok::Num(_) | Tok::Id(_))) {
+            return Ok(None);
+        }
+        let (head, modulus) = if let Some(p) = toks.iter().rposition(|t| matches!(t, Tok::Cmd(c) if c == "pmod")) {
+            let arg = &toks[p + 1..];
+            let arg = match arg {
+                [Tok::Open(b'{'), inner @ .., Tok::Close(b'}')] if self.closing(arg, 0) == Some(arg.len() - 1) => inner,
+                [one] => std::slice::from_ref(one),
+                _ => return Ok(None),
+            };
+            (&toks[..p], arg)
+        } else if n >= 4 && matches!(toks[n - 1], Tok::Close(b')')) {
+            let Some(open) = (0..n).rev().find(|&i| matches!(toks[i], Tok::Open(b'(')) && self.closing(toks, i) == Some(n - 1)) else {
+                return Ok(None);
+            };
+            if open == 0 || !matches!(&toks[open + 1], Tok::Cmd(c) if c == "bmod") {
+                return Ok(None);
+            }
+            (&toks[..open], &toks[open + 2..n - 1])
+        } else {
+            return Ok(None);
+        };
+        if head.is_empty() || modulus.is_empty() {
+            return Err(ParseError::Unsupported("congruence".into()));
+        }
+        let modulus = Parser::parse_all(modulus)?;
+        let (sides, _) = split_kinds(head, side_of);
+        let value = match sides.as_slice() {
+            [v] => Parser::parse_all(v)?,
+            [name, v] if name_of(name).is_some() => Parser::parse_all(v)?,
+            _ => return Err(ParseError::Unsupported("congruence".into())),
+        };
+        Ok(Some(Answer::Congruence { value, modulus }))
+    }
+}
+
+/// Split at top-level tokens that `kind` classifies, keeping the kinds in order.
+fn split_kinds<'t, K>(toks: &'t [Tok], kind: impl Fn(&Tok) -> Option<K>) -> (Vec<&'t [Tok]>, Vec<K>) {
+    let mut parts = Vec::new();
+    let mut kinds = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
     for (i, t) in toks.iter().enumerate() {
@@ -588,112 +818,370 @@ fn relation(toks: &[Tok]) -> PResult<Answer> {
             Tok::Open(_) => depth += 1,
             Tok::Close(_) => depth -= 1,
             _ if depth == 0 => {
-                if let Some(r) = rel_of(t) {
+                if let Some(k) = kind(t) {
                     parts.push(&toks[start..i]);
-                    rels.push(r);
+                    kinds.push(k);
                     start = i + 1;
                 }
             }
             _ => {}
         }
     }
-    if !rels.is_empty() {
-        parts.push(&toks[start..]);
-        return inequality(&parts, &rels);
-    }
-    Ok(Answer::Scalar(Parser::parse_all(toks)?))
+    parts.push(&toks[start..]);
+    (parts, kinds)
 }
 
-/// A name on the left of `=`: letters, subscripts, primes, and an optional argument list.
-fn name_of(toks: &[Tok]) -> Option<String> {
-    match toks.first() {
-        Some(Tok::Id(_)) => {}
-        Some(Tok::Cmd(c)) if is_greek(c) => {}
-        _ => return None,
+/// A left side that *names* a quantity, so `name = value` commits to the value: letters with subscripts,
+/// primes, accents and exponents (`x`, `a_n`, `BC^2`, `\overline{AB}`, `x'`), products and quotients of
+/// them (`AB`, `\frac{a}{b}`), functions applied to them or to any argument (`\tan A`, `f(2)`, `v(r)`,
+/// `|AB|`, `m\angle ABC`), ratios (`S_{MBCN}:S`) and tuples (`(p, q)`) of names. Not a name: a side with
+/// a number outside exponents, subscripts and arguments, or a sum (`2x + 1`, `2^x`, `-x`): that is a
+/// relation to solve, so `2x + 1 = 5` is not the value 5.
+pub(crate) fn name_of(toks: &[Tok]) -> Option<String> {
+    crate::guard::recurse(|| name_inner(toks)).ok().flatten()
+}
+
+fn name_inner(toks: &[Tok]) -> Option<String> {
+    if toks.is_empty() || toks.len() > 48 {
+        return None;
     }
+    let text = || -> Option<String> {
+        let t: String = toks.iter().map(tok_text).collect();
+        (t.chars().count() <= 32).then_some(t)
+    };
+    // `(p, q)`: a tuple of names.
+    if matches!(toks.first(), Some(Tok::Open(b'('))) && closing_of_first(toks) == Some(toks.len() - 1) {
+        let items = split_top(&toks[1..toks.len() - 1], |t| matches!(t, Tok::Op(b',')));
+        if items.len() >= 2 {
+            return items.iter().all(|p| name_of(p).is_some()).then(text).flatten();
+        }
+    }
+    // `S_{MBCN}:S`: a ratio of names.
+    let ratio = split_top(toks, |t| matches!(t, Tok::Op(b':')));
+    if ratio.len() >= 2 {
+        return ratio.iter().all(|p| name_of(p).is_some()).then(text).flatten();
+    }
+    let group_end = |i: usize| -> Option<usize> {
+        // The token at `i` is one argument: a braced group or a single token.
+        match toks.get(i)? {
+            Tok::Open(_) => closing_of_first(&toks[i..]).map(|c| i + c),
+            _ => Some(i),
+        }
+    };
+    let mut has_name = false;
+    let mut bars = 0;
     let mut i = 0;
-    let mut name = String::new();
     while i < toks.len() {
         match &toks[i] {
-            Tok::Id(s) => name.push_str(s),
-            Tok::Cmd(c) if i == 0 => name.push_str(c),
-            Tok::Op(b'_') | Tok::Op(b'\'') => name.push_str(&tok_text(&toks[i])),
-            Tok::Num(n) if i > 0 && matches!(toks[i - 1], Tok::Op(b'_')) => name.push_str(n),
-            Tok::Open(b'{') if i > 0 && matches!(toks[i - 1], Tok::Op(b'_')) => {
-                let close = closing_of_first(&toks[i..])?;
-                for t in &toks[i..=i + close] {
-                    name.push_str(&tok_text(t));
-                }
-                i += close;
+            Tok::Id(_) => has_name = true,
+            Tok::Cmd(c) if is_greek(c) => has_name = true,
+            Tok::Cmd(c) if is_accent(c) => {
+                has_name = true;
+                i = group_end(i + 1)?;
             }
-            Tok::Open(b'(') if i > 0 => {
-                let close = closing_of_first(&toks[i..])?;
-                if i + close != toks.len() - 1 {
-                    return None;
+            Tok::Cmd(c) if is_function(c) || matches!(c.as_str(), "angle" | "measuredangle" | "triangle" | "frac") => {}
+            Tok::Op(b'_' | b'^') => i = group_end(i + 1)?,
+            Tok::Op(b'\'' | b'/' | b'|') => bars += usize::from(toks[i] == Tok::Op(b'|')),
+            Tok::Open(o) => {
+                let close = i + closing_of_first(&toks[i..])?;
+                let applied = i > 0
+                    && matches!(&toks[i - 1], Tok::Id(_) | Tok::Op(b'\'') | Tok::Cmd(_) | Tok::Close(_))
+                    && *o != b'{';
+                if !applied {
+                    // A group of its own (`\frac{a}{b}`, `\sqrt{x}`, `(AB)^2`) must be a name itself.
+                    name_of(&toks[i + 1..close])?;
+                    has_name = true;
                 }
-                for t in &toks[i..] {
-                    name.push_str(&tok_text(t));
-                }
-                return Some(name);
+                i = close;
             }
             _ => return None,
         }
         i += 1;
     }
-    if name.chars().count() > 12 {
+    (has_name && bars % 2 == 0).then(text).flatten()
+}
+
+/// A name of letters with subscripts, primes and accents, optionally applied to arguments (`y`, `a_n`,
+/// `AB`, `\dot x`, `f(x)`, `v(r)`), as opposed to a power, function or quotient of names.
+fn plain_name(toks: &[Tok]) -> bool {
+    let mut i = 0;
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Id(_) => {}
+            Tok::Cmd(c) if is_greek(c) => {}
+            Tok::Cmd(c) if is_accent(c) => match toks.get(i + 1) {
+                Some(Tok::Open(_)) => match closing_of_first(&toks[i + 1..]) {
+                    Some(c) => i += 1 + c,
+                    None => return false,
+                },
+                Some(_) => i += 1,
+                None => return false,
+            },
+            Tok::Op(b'\'') => {}
+            Tok::Op(b'_') => match toks.get(i + 1) {
+                Some(Tok::Open(_)) => match closing_of_first(&toks[i + 1..]) {
+                    Some(c) => i += 1 + c,
+                    None => return false,
+                },
+                Some(_) => i += 1,
+                None => return false,
+            },
+            // An argument list ends the name (`f(x)`, `v(r)`).
+            Tok::Open(b'(') if i > 0 => return closing_of_first(&toks[i..]) == Some(toks.len() - 1 - i),
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The tokens hold a variable (a letter that is not `e`, `i` or a function name).
+fn has_variable(toks: &[Tok]) -> bool {
+    toks.iter().any(|t| matches!(t, Tok::Id(x) if x != "e" && x != "i") || matches!(t, Tok::Cmd(c) if is_greek(c) || is_accent(c)))
+}
+
+/// `e = a·v + rest` with `a` an exact rational and `rest` free of `v` (`None`: zero), where `e` is linear in
+/// `v` with exact rational coefficients.
+fn linear(e: &Expr, v: &str) -> Option<(Q, Option<Expr>)> {
+    match lin(e, v)? {
+        Lin::Const => Some((Q::zero(), Some(e.clone()))),
+        Lin::Affine(a, r) => Some((a, r)),
+    }
+}
+
+fn mentions(e: &Expr, v: &str) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, Expr::Var(n) if &**n == v));
+    found
+}
+
+fn exact_const(e: &Expr) -> Option<Q> {
+    if e.has_decimal() {
         return None;
     }
-    Some(name)
+    Exact::default().eval(e, &Env { names: &[], values: &[] }).ok()
+}
+
+/// A subexpression as seen by [`linear`]: free of `v` (cloned only by the first ancestor that is not, so
+/// every node is visited and copied at most once), or `a·v + rest`.
+enum Lin {
+    Const,
+    Affine(Q, Option<Expr>),
+}
+
+fn lin(e: &Expr, v: &str) -> Option<Lin> {
+    crate::guard::recurse(|| lin_inner(e, v)).ok().flatten()
+}
+
+fn lin_inner(e: &Expr, v: &str) -> Option<Lin> {
+    let affine = |x: &Expr, l: Lin| match l {
+        Lin::Const => (Q::zero(), Some(x.clone())),
+        Lin::Affine(a, r) => (a, r),
+    };
+    Some(match e {
+        Expr::Var(n) if &**n == v => Lin::Affine(Q::one(), None),
+        Expr::Num(_) | Expr::Dec(_) | Expr::Pi | Expr::E | Expr::I | Expr::Var(_) => Lin::Const,
+        Expr::Neg(a) => match lin(a, v)? {
+            Lin::Const => Lin::Const,
+            Lin::Affine(c, r) => Lin::Affine(-c, r.map(|r| Expr::Neg(Box::new(r)))),
+        },
+        Expr::Add(items) => {
+            let parts: Vec<Lin> = items.iter().map(|x| lin(x, v)).collect::<Option<_>>()?;
+            if parts.iter().all(|p| matches!(p, Lin::Const)) {
+                return Some(Lin::Const);
+            }
+            let mut c = Q::zero();
+            let mut rest = Vec::new();
+            for (x, p) in items.iter().zip(parts) {
+                let (a, r) = affine(x, p);
+                c += a;
+                rest.extend(r);
+            }
+            Lin::Affine(c, (!rest.is_empty()).then(|| Expr::Add(rest)))
+        }
+        Expr::Mul(items) => {
+            let parts: Vec<Lin> = items.iter().map(|x| lin(x, v)).collect::<Option<_>>()?;
+            let with: Vec<usize> = (0..items.len()).filter(|&i| matches!(parts[i], Lin::Affine(..))).collect();
+            match with.as_slice() {
+                [] => Lin::Const,
+                [k] => {
+                    let mut factor = Q::one();
+                    for (i, x) in items.iter().enumerate() {
+                        if i != *k {
+                            factor *= exact_const(x)?;
+                        }
+                    }
+                    let (c, r) = affine(&items[*k], parts.into_iter().nth(*k)?);
+                    let others: Vec<Expr> = items.iter().enumerate().filter(|(i, _)| i != k).map(|(_, x)| x.clone()).collect();
+                    Lin::Affine(c * &factor, r.map(|r| Expr::Mul(others.into_iter().chain(std::iter::once(r)).collect())))
+                }
+                _ => return None,
+            }
+        }
+        Expr::Div(a, b) => match (lin(a, v)?, lin(b, v)?) {
+            (Lin::Const, Lin::Const) => Lin::Const,
+            (p, Lin::Const) => {
+                let k = exact_const(b)?;
+                if k.is_zero() {
+                    return None;
+                }
+                let (c, r) = affine(a, p);
+                Lin::Affine(c / k, r.map(|r| Expr::Div(Box::new(r), b.clone())))
+            }
+            _ => return None,
+        },
+        // Anything else is linear only when free of `v`.
+        _ => {
+            if mentions(e, v) {
+                return None;
+            }
+            Lin::Const
+        }
+    })
+}
+
+/// The single variable of the expressions, if there is exactly one.
+fn single_var(exprs: &[&Expr]) -> Option<Box<str>> {
+    let mut names: Vec<Box<str>> = Vec::new();
+    for e in exprs {
+        e.vars(&mut names);
+    }
+    match names.as_slice() {
+        [v] => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// `v REL bound` for `lhs REL rhs` linear in `v` (`2 < 2x` is `x > 1`, `-x > -1` is `x < 1`).
+fn solve(lhs: &Expr, rel: Rel, rhs: &Expr, v: &str) -> Option<(Rel, Expr)> {
+    let (a1, r1) = linear(lhs, v)?;
+    let (a2, r2) = linear(rhs, v)?;
+    let a = a1 - a2;
+    if a.is_zero() {
+        return None;
+    }
+    // a·v REL r2 - r1
+    let num = match (r2, r1) {
+        (None, None) => Expr::int(0),
+        (Some(x), None) => x,
+        (None, Some(y)) => Expr::Neg(Box::new(y)),
+        (Some(x), Some(y)) => Expr::Add(vec![x, Expr::Neg(Box::new(y))]),
+    };
+    let bound = if a.is_one() { num } else { Expr::Div(Box::new(num), Box::new(Expr::Num(a.clone()))) };
+    Some((if a.is_negative() { flip(rel) } else { rel }, bound))
+}
+
+fn half_line(v_rel: Rel, bound: Expr) -> Vec<Interval> {
+    let neg_inf = Expr::Neg(Box::new(Expr::Inf));
+    let iv = |lo: Expr, hi: Expr, lc, hc| Interval { lo, hi, lo_closed: lc, hi_closed: hc };
+    match v_rel {
+        Rel::Lt => vec![iv(neg_inf, bound, false, false)],
+        Rel::Le => vec![iv(neg_inf, bound, false, true)],
+        Rel::Gt => vec![iv(bound, Expr::Inf, false, false)],
+        Rel::Ge => vec![iv(bound, Expr::Inf, true, false)],
+        Rel::Ne => vec![iv(neg_inf, bound.clone(), false, false), iv(bound, Expr::Inf, false, false)],
+    }
+}
+
+/// `lo REL1 mid REL2 hi` with `mid` linear in `v`: one interval, or `None`.
+fn chain(lo: &Expr, r1: Rel, mid: &Expr, r2: Rel, hi: &Expr, v: &str) -> Option<Interval> {
+    if matches!(r1, Rel::Ne) || matches!(r2, Rel::Ne) {
+        return None;
+    }
+    let (a, b) = (solve(lo, r1, mid, v)?, solve(mid, r2, hi, v)?);
+    let (mut lower, mut upper) = (None, None);
+    for (r, bound) in [a, b] {
+        match r {
+            Rel::Gt | Rel::Ge => lower = lower.xor(Some((bound, r == Rel::Ge))).or(None),
+            Rel::Lt | Rel::Le => upper = upper.xor(Some((bound, r == Rel::Le))).or(None),
+            Rel::Ne => return None,
+        }
+        // Solving `lo < v` gives `v > lo`: one bound of each kind is needed.
+    }
+    let ((lo_e, lc), (hi_e, hc)) = (lower?, upper?);
+    Some(Interval { lo: lo_e, hi: hi_e, lo_closed: lc, hi_closed: hc })
+}
+
+/// A constant that is certainly positive.
+fn positive_const(e: &Expr) -> bool {
+    let mut names = Vec::new();
+    e.vars(&mut names);
+    if !names.is_empty() {
+        return false;
+    }
+    if let Some(q) = exact_const(e) {
+        return q.is_positive();
+    }
+    let a = crate::approx::Approx::eval(e, &Env { names: &[], values: &[] });
+    !a.lost && !a.nonreal && a.v.im == 0.0 && a.v.re > a.err && a.v.re.is_finite()
 }
 
 fn inequality(parts: &[&[Tok]], rels: &[Rel]) -> PResult<Answer> {
     let exprs: Vec<Expr> = parts.iter().map(|p| Parser::parse_all(p)).collect::<PResult<_>>()?;
-    let is_var = |e: &Expr| matches!(e, Expr::Var(_));
     let unsupported = || ParseError::Unsupported("inequality not in one variable".into());
-    match (exprs.len(), rels) {
-        (2, [r]) => {
-            let (var_left, bound) = if is_var(&exprs[0]) {
-                (true, exprs[1].clone())
-            } else if is_var(&exprs[1]) {
-                (false, exprs[0].clone())
-            } else {
-                return Err(unsupported());
-            };
-            let neg_inf = Expr::Neg(Box::new(Expr::Inf));
-            // Orient as `x REL bound`.
-            let r = if var_left { *r } else { flip(*r) };
-            let iv = |lo: Expr, hi: Expr, lc, hc| Interval { lo, hi, lo_closed: lc, hi_closed: hc };
-            Ok(Answer::Intervals(match r {
-                Rel::Lt => vec![iv(neg_inf, bound, false, false)],
-                Rel::Le => vec![iv(neg_inf, bound, false, true)],
-                Rel::Gt => vec![iv(bound, Expr::Inf, false, false)],
-                Rel::Ge => vec![iv(bound, Expr::Inf, true, false)],
-                Rel::Ne => vec![iv(neg_inf, bound.clone(), false, false), iv(bound, Expr::Inf, false, false)],
-            }))
-        }
-        (3, [r1, r2]) if is_var(&exprs[1]) && !matches!(r1, Rel::Ne) && !matches!(r2, Rel::Ne) => {
-            let ascending = matches!(r1, Rel::Lt | Rel::Le) && matches!(r2, Rel::Lt | Rel::Le);
-            let descending = matches!(r1, Rel::Gt | Rel::Ge) && matches!(r2, Rel::Gt | Rel::Ge);
-            if ascending {
-                Ok(Answer::Intervals(vec![Interval {
-                    lo: exprs[0].clone(),
-                    hi: exprs[2].clone(),
-                    lo_closed: *r1 == Rel::Le,
-                    hi_closed: *r2 == Rel::Le,
-                }]))
-            } else if descending {
-                Ok(Answer::Intervals(vec![Interval {
-                    lo: exprs[2].clone(),
-                    hi: exprs[0].clone(),
-                    lo_closed: *r2 == Rel::Ge,
-                    hi_closed: *r1 == Rel::Ge,
-                }]))
-            } else {
-                Err(unsupported())
+    let refs: Vec<&Expr> = exprs.iter().collect();
+    let var = single_var(&refs);
+    match (exprs.as_slice(), rels) {
+        ([l, r], [rel]) => {
+            if let Some(v) = &var {
+                if let Some((vr, bound)) = solve(l, *rel, r, v) {
+                    return Ok(Answer::Intervals(half_line(vr, bound)));
+                }
+                // `|x - 1| < 2`, `3 \le |2x|`: an absolute value of a linear expression against a positive
+                // constant.
+                let (abs, rel, k) = match (l, r) {
+                    (Expr::Func(crate::expr::Func::Abs, a), k) if !mentions(k, v) => (&**a, *rel, k),
+                    (k, Expr::Func(crate::expr::Func::Abs, a)) if !mentions(k, v) => (&**a, flip(*rel), k),
+                    _ => return relation_answer(l, *rel, r),
+                };
+                if !positive_const(k) || linear(abs, v).is_none_or(|(c, _)| c.is_zero()) {
+                    return relation_answer(l, rel, r);
+                }
+                let neg_k = Expr::Neg(Box::new(k.clone()));
+                return match rel {
+                    Rel::Lt | Rel::Le => {
+                        let iv = chain(&neg_k, rel, abs, rel, k, v).ok_or_else(unsupported)?;
+                        Ok(Answer::Intervals(vec![iv]))
+                    }
+                    Rel::Gt | Rel::Ge => {
+                        let strict = if rel == Rel::Gt { Rel::Lt } else { Rel::Le };
+                        let (r1, b1) = solve(abs, strict, &neg_k, v).ok_or_else(unsupported)?;
+                        let (r2, b2) = solve(abs, flip(strict), k, v).ok_or_else(unsupported)?;
+                        let mut ivs = half_line(r1, b1);
+                        ivs.extend(half_line(r2, b2));
+                        Ok(Answer::Intervals(ivs))
+                    }
+                    Rel::Ne => relation_answer(l, rel, r),
+                };
             }
+            relation_answer(l, *rel, r)
+        }
+        ([lo, mid, hi], [r1, r2]) => {
+            let v = var.ok_or_else(unsupported)?;
+            if mentions(lo, &v) || mentions(hi, &v) {
+                return Err(unsupported());
+            }
+            let iv = chain(lo, *r1, mid, *r2, hi, &v).ok_or_else(unsupported)?;
+            Ok(Answer::Intervals(vec![iv]))
         }
         _ => Err(unsupported()),
     }
+}
+
+/// `lhs REL rhs` as `expr REL' 0` with `REL'` one of `<`, `≤`, `≠` (`a < b` and `b > a` are both `a - b < 0`).
+fn relation_answer(lhs: &Expr, rel: Rel, rhs: &Expr) -> PResult<Answer> {
+    let mut names = Vec::new();
+    lhs.vars(&mut names);
+    rhs.vars(&mut names);
+    if names.is_empty() {
+        return Err(ParseError::Unsupported("inequality between constants".into()));
+    }
+    let diff = |a: &Expr, b: &Expr| Expr::Add(vec![a.clone(), Expr::Neg(Box::new(b.clone()))]);
+    Ok(match rel {
+        Rel::Lt | Rel::Le | Rel::Ne => Answer::Relation { rel, expr: diff(lhs, rhs) },
+        Rel::Gt => Answer::Relation { rel: Rel::Lt, expr: diff(rhs, lhs) },
+        Rel::Ge => Answer::Relation { rel: Rel::Le, expr: diff(rhs, lhs) },
+    })
 }
 
 fn flip(r: Rel) -> Rel {

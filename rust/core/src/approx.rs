@@ -23,7 +23,7 @@
 //! its precision ran out.
 
 use crate::eval::{q_to_f64, Env};
-use crate::expr::{Expr, Func};
+use crate::expr::{Expr, Func, Multi};
 use num_complex::Complex64 as C;
 use num_rational::BigRational as Q;
 use num_traits::{Signed, ToPrimitive, Zero as _};
@@ -389,7 +389,7 @@ impl Approx {
                 let v = if real { C::new(x.re.tanh(), 0.0) } else { x.tanh() };
                 (v, (one - v * v).norm(), v.norm(), true, false)
             }
-            Func::Ln => {
+            Func::Ln | Func::Log => {
                 if x.norm() == 0.0 {
                     return Approx::undefined();
                 }
@@ -426,6 +426,27 @@ impl Approx {
                 let v = C::new(x.norm(), 0.0);
                 (v, 1.0, v.norm(), false, false)
             }
+            Func::Asinh => {
+                let v = if real { C::new(x.re.asinh(), 0.0) } else { x.asinh() };
+                let d = (one + x * x).sqrt().norm();
+                (v, if d == 0.0 { f64::INFINITY } else { 1.0 / d }, v.norm(), true, false)
+            }
+            Func::Acosh => {
+                let out_of_domain = real && x.re < 1.0;
+                let v = if real && !out_of_domain { C::new(x.re.acosh(), 0.0) } else { x.acosh() };
+                let d = (x * x - one).sqrt().norm();
+                (v, if d == 0.0 { f64::INFINITY } else { 1.0 / d }, v.norm().max(1.0), true, out_of_domain)
+            }
+            Func::Atanh => {
+                let out_of_domain = real && x.re.abs() >= 1.0;
+                if real && x.re.abs() == 1.0 {
+                    return Approx::undefined();
+                }
+                let v = if real && !out_of_domain { C::new(x.re.atanh(), 0.0) } else { x.atanh() };
+                let d = (one - x * x).norm();
+                (v, if d == 0.0 { f64::INFINITY } else { 1.0 / d }, v.norm(), true, out_of_domain)
+            }
+            Func::Floor | Func::Ceil => return self.step(f == Func::Floor),
         };
         if is_nan(v) {
             return Approx::undefined();
@@ -438,7 +459,7 @@ impl Approx {
         } else {
             match f {
                 Func::Sqrt | Func::Abs => 0.5,
-                Func::Sin | Func::Cos | Func::Exp | Func::Ln | Func::Atan | Func::Asin | Func::Acos => 1.0,
+                Func::Sin | Func::Cos | Func::Exp | Func::Ln | Func::Log | Func::Atan | Func::Asin | Func::Acos => 1.0,
                 _ => 2.0,
             }
         };
@@ -458,6 +479,92 @@ impl Approx {
             out.lost = true;
         }
         out.checked()
+    }
+
+    /// `⌊x⌋` or `⌈x⌉`: exact where the whole error interval of `x` (and a relative change of up to 1e-3 of
+    /// its decimal literals) lies between the same two integers; a step the interval may cross is not
+    /// decided (the value is marked lost), nor is a complex argument.
+    fn step(self, floor: bool) -> Approx {
+        let x = self.v;
+        if is_nan(x) || !is_real(x) || !x.re.is_finite() || x.re.abs() > 1e15 {
+            return Approx::undefined();
+        }
+        let slack = self.err + 1e-3 * self.dec;
+        let f = |t: f64| if floor { t.floor() } else { t.ceil() };
+        let v = f(x.re);
+        if !slack.is_finite() || f(x.re - slack) != v || f(x.re + slack) != v {
+            return Approx { v: C::new(v, 0.0), err: slack.max(1.0), dec: 0.0, scale: v.abs().max(1.0), lost: true, nonreal: self.nonreal };
+        }
+        Approx { v: C::new(v, 0.0), err: 0.0, dec: 0.0, scale: v.abs(), lost: self.lost, nonreal: self.nonreal }
+    }
+
+    /// `max`, `min` (1-Lipschitz: the largest error of the arguments bounds the result's), and `gcd`,
+    /// `lcm`, `mod` of exact integers only.
+    fn call(f: Multi, args: &[Approx]) -> Approx {
+        if args.is_empty() || args.iter().any(|a| is_nan(a.v) || !is_real(a.v)) {
+            return Approx::undefined();
+        }
+        let lost = args.iter().any(|a| a.lost);
+        let nonreal = args.iter().any(|a| a.nonreal);
+        match f {
+            Multi::Max | Multi::Min => {
+                let pick = args.iter().copied().reduce(|a, b| {
+                    let better = if f == Multi::Max { b.v.re > a.v.re } else { b.v.re < a.v.re };
+                    if better {
+                        b
+                    } else {
+                        a
+                    }
+                });
+                let Some(p) = pick else { return Approx::undefined() };
+                let err = args.iter().map(|a| a.err).fold(0.0, f64::max);
+                let dec = args.iter().map(|a| a.dec).fold(0.0, f64::max);
+                let scale = args.iter().map(|a| a.scale).fold(0.0, f64::max);
+                Approx { v: p.v, err, dec, scale, lost, nonreal }.checked()
+            }
+            Multi::Gcd | Multi::Lcm | Multi::Mod => {
+                let exact_int = |a: &Approx| a.err == 0.0 && a.dec == 0.0 && a.v.re.fract() == 0.0 && a.v.re.abs() < 9.0e15;
+                if lost || !args.iter().all(exact_int) {
+                    return Approx::undefined();
+                }
+                let n: Vec<i128> = args.iter().map(|a| a.v.re as i128).collect();
+                let v = match f {
+                    Multi::Mod => {
+                        if n.len() != 2 || n[1] == 0 {
+                            return Approx::undefined();
+                        }
+                        // a - b⌊a/b⌋, as the exact evaluator defines it.
+                        let (a, b) = (n[0], n[1]);
+                        let (q, r) = (a / b, a % b);
+                        let q = if r != 0 && ((r < 0) != (b < 0)) { q - 1 } else { q };
+                        a - b * q
+                    }
+                    _ => {
+                        let gcd = |mut a: i128, mut b: i128| {
+                            while b != 0 {
+                                (a, b) = (b, a % b);
+                            }
+                            a.abs()
+                        };
+                        let mut acc = n[0].abs();
+                        for &m in &n[1..] {
+                            acc = if f == Multi::Gcd {
+                                gcd(acc, m)
+                            } else if acc == 0 || m == 0 {
+                                0
+                            } else {
+                                (acc / gcd(acc, m)).saturating_mul(m.abs())
+                            };
+                        }
+                        acc
+                    }
+                };
+                if v.unsigned_abs() > 1u128 << 53 {
+                    return Approx::undefined();
+                }
+                Approx::exact(C::new(v as f64, 0.0))
+            }
+        }
     }
 
     /// Evaluate an expression; variables take their values from `env`.
@@ -554,6 +661,10 @@ impl Approx {
                     .checked()
             }
             Expr::Pm(..) => Approx::undefined(),
+            Expr::Call(f, args) => {
+                let vals: Vec<Approx> = args.iter().map(|a| Approx::eval(a, env)).collect();
+                Approx::call(*f, &vals)
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::answer::{choice_letter, parse_normalized, single_choice, Answer};
 use crate::expr::PResult;
-use crate::equiv::{equivalent, Decision, Options};
-use crate::extract::{extract_answer_with, extract_gold, MAX_ANSWER_BYTES};
+use crate::equiv::{self, Decision, Options};
+use crate::extract::{extract_capped, extract_gold, extract_gold_capped, MAX_ANSWER_BYTES};
 use crate::guard;
 use crate::normalize::normalize_text;
 use rayon::prelude::*;
@@ -84,7 +84,7 @@ pub fn compare(pred: &str, gold: &str, opts: &Options) -> Status {
 /// normalised and (when first needed) parsed. The `k` samples of a problem share one in a batch.
 struct Gold {
     answer: String,
-    /// Extracting the answer reached the depth limit.
+    /// Extracting the answer reached the depth limit, or the answer is longer than [`MAX_ANSWER_BYTES`].
     too_deep: bool,
     /// Made when a completion first has an answer to compare.
     prepared: OnceLock<GoldAnswer>,
@@ -92,14 +92,18 @@ struct Gold {
 
 impl Gold {
     fn new(gold: &str) -> Gold {
-        let (answer, too_deep) = guard::watch(|| extract_gold(gold));
-        Gold { answer, too_deep, prepared: OnceLock::new() }
+        let ((answer, over_cap), too_deep) = guard::watch(|| extract_gold_capped(gold));
+        Gold { answer, too_deep: too_deep || over_cap, prepared: OnceLock::new() }
     }
 
     fn check(&self, completion: &str, opts: &Options) -> Verdict {
-        let (pred, too_deep) = guard::watch(|| extract_answer_with(completion, opts.require_marker));
+        let (extracted, too_deep) = guard::watch(|| extract_capped(completion, opts.require_marker));
+        // An answer over the cap was cut: it is never compared by its first 8 KiB.
+        let over_cap = extracted.as_ref().is_some_and(|(_, over)| *over);
+        let pred = extracted.map(|(p, _)| p);
         let status = match &pred {
             None => Status::NoAnswer,
+            Some(_) if over_cap => Status::Unparseable,
             Some(p) => self.prepared.get_or_init(|| GoldAnswer::new(&self.answer)).compare(p, opts),
         };
         let status = if too_deep || self.too_deep { Status::Unparseable } else { status };
@@ -193,7 +197,8 @@ fn decide(np: &str, ng: &str, gold_a: &Answer, opts: &Options) -> Status {
             return Status::Correct;
         }
     }
-    match equivalent(&pred_a, gold_a, opts) {
+    let log_possible = np.contains("\\log") || ng.contains("\\log");
+    match equiv::decide_with(&pred_a, gold_a, opts, log_possible) {
         Decision::Equal => Status::Correct,
         Decision::NotEqual => Status::Incorrect,
         Decision::Unknown => Status::Unparseable,
@@ -317,6 +322,68 @@ mod tests {
         let (distinct, index) = dedup(&g);
         assert_eq!(distinct.len(), golds.len());
         assert!(index.iter().zip(&g).all(|(i, g)| i.map(|i| distinct[i as usize]) == *g));
+    }
+
+    #[test]
+    fn notation_of_real_outputs() {
+        let o = Options::default();
+        for (p, g, want) in [
+            ("\\tan A = 2", "2", Status::Correct),
+            ("BC^2 = 19", "19", Status::Correct),
+            ("(p,q)=(3,2)", "(3,2)", Status::Correct),
+            ("x \\approx 600", "600", Status::Correct),
+            ("7:32", "S_{MBCN}:S=7:32", Status::Correct),
+            ("2x+1=5", "5", Status::Incorrect),
+            ("BC=19", "\\sqrt{19}", Status::Incorrect),
+            ("4x", "y^2 = 4x", Status::Incorrect),
+            ("{1,2,3}", "\\{1,2,3\\}", Status::Correct),
+            ("\\{2\\pm1\\}", "\\{1,3\\}", Status::Correct),
+            ("\\pm1,\\pm7", "-7,-1,1,7", Status::Correct),
+            ("\u{2205}", "\\emptyset", Status::Correct),
+            ("x<=2", "x \\le 2", Status::Correct),
+            ("x<=2", "x<2", Status::Incorrect),
+            ("-x > -1", "x < 1", Status::Correct),
+            ("a<b", "b>a", Status::Correct),
+            ("a<b", "a>b", Status::Incorrect),
+            ("2<2x", "x>1", Status::Correct),
+            ("|x|<2", "-2<x<2", Status::Correct),
+            ("\\lfloor 2.5\\rfloor", "2", Status::Correct),
+            ("\\lfloor 2.5\\rfloor", "3", Status::Incorrect),
+            ("\\gcd(12, 18)", "6", Status::Correct),
+            ("\\operatorname{lcm}(4, 6)", "12", Status::Correct),
+            ("17 \\bmod 5", "2", Status::Correct),
+            ("{5 \\choose 2}", "10", Status::Correct),
+            ("\\sinh^{-1} x", "\\operatorname{arsinh} x", Status::Correct),
+            ("x**2", "x^2", Status::Correct),
+            ("11,\\! 111,\\! 100", "11111100", Status::Correct),
+            ("12^{th}", "12", Status::Correct),
+            ("15,000 kcal m^{-2} yr^{-1}", "15000", Status::Correct),
+            ("2 xy", "2", Status::Incorrect),
+            ("C e^{-2t}", "c\\,e^{-2t}", Status::Correct),
+            ("C e^{-2t}", "C e^{2t}", Status::Incorrect),
+            ("I\\dot\\omega+2B\\omega=T", "\\frac{d\\omega}{dt}=T/I-2B\\omega/I", Status::Correct),
+            ("\\log 100", "2", Status::Unparseable),
+            ("\\log 8/\\log 2", "3", Status::Correct),
+            ("1,5", "1.5", Status::Incorrect),
+        ] {
+            assert_eq!(compare(p, g, &o), want, "{p} vs {g}");
+            assert_eq!(compare(g, p, &o), want, "{g} vs {p}");
+        }
+    }
+
+    #[test]
+    fn commitment_and_caps() {
+        let o = Options::default();
+        assert_eq!(check("<think>maybe \\boxed{4}", "4", &o).status, Status::NoAnswer);
+        assert_eq!(check("\\boxed{(2, 2)} and \\boxed{(6, 2)}", "(2, 2), (6, 2)", &o).status, Status::Correct);
+        assert_eq!(check("\\boxed{1}, \\boxed{2}, \\boxed{3}", "\\{1,2,3\\}", &o).status, Status::Correct);
+        assert_eq!(check("\\boxed{3} or \\boxed{4}", "4", &o).status, Status::Incorrect);
+        assert_eq!(check("\\boxed{3}. Wait, \\boxed{4}", "4", &o).status, Status::Correct);
+        assert_eq!(check("The answer is (B) 24, although (C) is close.", "B", &o).status, Status::Incorrect);
+        let shared = "1+".repeat(MAX_ANSWER_BYTES / 2);
+        let (a, b) = (format!("{shared}1"), format!("{shared}2"));
+        assert_eq!(check(&format!("\\boxed{{{a}}}"), &format!("\\boxed{{{b}}}"), &o).status, Status::Unparseable);
+        assert_eq!(check(&format!("\\boxed{{{a}}}"), &format!("\\boxed{{{a}}}"), &o).status, Status::Unparseable);
     }
 
     #[test]

@@ -36,11 +36,11 @@
 //!
 //! Equations compare up to a nonzero constant factor.
 
-use crate::answer::{to_intervals, Answer, Interval};
+use crate::answer::{to_intervals, Answer, Interval, Rel};
 use crate::approx::{zero_test, Approx, Zero as Z};
 use crate::eval::{numeric, Env, EvalError, Exact};
 use crate::poly;
-use crate::expr::Expr;
+use crate::expr::{Expr, Func};
 use num_bigint::BigInt;
 use num_complex::Complex64 as C;
 use num_rational::BigRational as Q;
@@ -74,6 +74,181 @@ impl Default for Options {
     fn default() -> Self {
         Options { rel_tol: 1e-8, require_marker: false }
     }
+}
+
+/// Is `pred` the same answer as `gold`, under the conventions a reader cannot settle from the answers alone:
+///
+/// - `\log x` without a base is natural in some texts and decimal in others: the answers are compared under
+///   both readings, and a verdict stands only where both give it (`\log 8 / \log 2` = `3`, `\log(ab)` =
+///   `\log a + \log b`; `\log 100` vs `2` and `\log 2` vs `\ln 2` are `Unknown`).
+/// - One arbitrary constant named differently (`C e^{-2t}` vs `c\,e^{-2t}`, `C_1` vs `C`): where the two
+///   answers differ and each has exactly one variable the other lacks, both names of arbitrary constants
+///   ([`ARBITRARY_CONSTANTS`]), the one is renamed to the other and the answers compared again. A renaming
+///   only ever makes two answers the same family; it never changes one into another (`C e^{-2t}` vs
+///   `C e^{2t}` stays different).
+pub fn decide(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
+    decide_with(pred, gold, opts, true)
+}
+
+/// [`decide`], told whether a bare `\log` may occur at all (from the answers' text: most do not).
+pub(crate) fn decide_with(pred: &Answer, gold: &Answer, opts: &Options, log_possible: bool) -> Decision {
+    let bare_log = |e: &Expr| matches!(e, Expr::Func(Func::Log, _));
+    if log_possible && (any_node(pred, &bare_log) || any_node(gold, &bare_log)) {
+        let reading = |base: Option<i64>| {
+            let f = move |e: &Expr| match e {
+                Expr::Func(Func::Log, a) => Some(Expr::Log(base.map(|b| Box::new(Expr::int(b))), Box::new(log_reading(a, base)))),
+                _ => None,
+            };
+            decide_named(&map_answer(pred, &f), &map_answer(gold, &f), opts)
+        };
+        let natural = reading(None);
+        return if natural == reading(Some(10)) { natural } else { Unknown };
+    }
+    decide_named(pred, gold, opts)
+}
+
+/// `\log` nested inside a `\log`'s argument, read the same way.
+fn log_reading(a: &Expr, base: Option<i64>) -> Expr {
+    a.rewrite(&|e: &Expr| match e {
+        Expr::Func(Func::Log, x) => Some(Expr::Log(base.map(|b| Box::new(Expr::int(b))), Box::new(log_reading(x, base)))),
+        _ => None,
+    })
+}
+
+/// Names an answer may give its one arbitrary constant of integration or of a general solution.
+pub const ARBITRARY_CONSTANTS: &[&str] = &["C", "c", "K", "C_0", "C_1", "c_0", "c_1", "K_1", "C'", "A_0"];
+
+fn decide_named(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
+    let d = equivalent(pred, gold, opts);
+    let constant = |e: &Expr| matches!(e, Expr::Var(v) if ARBITRARY_CONSTANTS.contains(&&**v));
+    if d == Equal || !any_node(pred, &constant) || !any_node(gold, &constant) {
+        return d;
+    }
+    let (pv, gv) = (answer_vars(pred), answer_vars(gold));
+    let only = |a: &[Box<str>], b: &[Box<str>]| a.iter().filter(|v| !b.contains(v)).cloned().collect::<Vec<_>>();
+    // Only a constant of a family: the answers share a variable it multiplies or shifts (`C = 5` against
+    // `c = 5` names two quantities, say an angle and a side, not one constant twice).
+    let shared = pv.iter().any(|v| gv.contains(v));
+    if let ([p], [g]) = (only(&pv, &gv).as_slice(), only(&gv, &pv).as_slice()) {
+        if shared
+            && ARBITRARY_CONSTANTS.contains(&&**p)
+            && ARBITRARY_CONSTANTS.contains(&&**g)
+            && affine_answer(pred, p)
+            && affine_answer(gold, g)
+        {
+            let (p, g) = (p.clone(), g.clone());
+            let renamed = map_answer(pred, &|e: &Expr| match e {
+                Expr::Var(v) if *v == p => Some(Expr::Var(g.clone())),
+                _ => None,
+            });
+            if equivalent(&renamed, gold, opts) == Equal {
+                return Equal;
+            }
+        }
+    }
+    d
+}
+
+/// Every expression of the answer is affine in the variable `c`, as an arbitrary constant of a general
+/// solution is: a term of a sum (`f + C`), or a factor of a term (`C f`, `-\frac{C f}{2}`), never raised
+/// to a power or inside a function (`C^2`, `e^{C}`: there it would name some other quantity).
+fn affine_answer(a: &Answer, c: &str) -> bool {
+    let mut exprs = Vec::new();
+    answer_exprs(a, &mut exprs);
+    exprs.iter().all(|e| affine(e, c))
+}
+
+fn affine(e: &Expr, c: &str) -> bool {
+    crate::guard::recurse(|| affine_inner(e, c)).unwrap_or(false)
+}
+
+fn mentions(e: &Expr, c: &str) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, Expr::Var(n) if &**n == c));
+    found
+}
+
+fn affine_inner(e: &Expr, c: &str) -> bool {
+    if !mentions(e, c) {
+        return true;
+    }
+    match e {
+        Expr::Var(_) => true,
+        Expr::Neg(a) => affine(a, c),
+        Expr::Add(items) => items.iter().all(|x| affine(x, c)),
+        Expr::Mul(items) => {
+            let with: Vec<&Expr> = items.iter().filter(|x| mentions(x, c)).collect();
+            matches!(with.as_slice(), [one] if affine(one, c))
+        }
+        Expr::Div(a, b) => !mentions(b, c) && affine(a, c),
+        _ => false,
+    }
+}
+
+/// Every expression of an answer.
+fn answer_exprs<'a>(a: &'a Answer, out: &mut Vec<&'a Expr>) {
+    let _ = crate::guard::recurse(|| match a {
+        Answer::Scalar(e) | Answer::Relation { expr: e, .. } => out.push(e),
+        Answer::Equation { lhs, rhs, .. } => out.extend([lhs, rhs]),
+        Answer::Congruence { value, modulus } => out.extend([value, modulus]),
+        Answer::Intervals(v) => v.iter().for_each(|iv| out.extend([&iv.lo, &iv.hi])),
+        Answer::Tuple { items, .. } | Answer::Set(items) | Answer::List(items) => items.iter().for_each(|x| answer_exprs(x, out)),
+        Answer::Matrix(rows) => rows.iter().flatten().for_each(|e| out.push(e)),
+        Answer::BaseN { .. } | Answer::Text(_) => {}
+    });
+}
+
+fn answer_vars(a: &Answer) -> Vec<Box<str>> {
+    let mut exprs = Vec::new();
+    answer_exprs(a, &mut exprs);
+    let mut names = Vec::new();
+    for e in exprs {
+        e.vars(&mut names);
+    }
+    names
+}
+
+/// Whether any node of any expression of the answer satisfies `f` (no allocation: this runs on every pair).
+fn any_node(a: &Answer, f: &impl Fn(&Expr) -> bool) -> bool {
+    let in_expr = |e: &Expr| {
+        let mut found = false;
+        e.walk(&mut |x| found |= f(x));
+        found
+    };
+    crate::guard::recurse(|| match a {
+        Answer::Scalar(e) | Answer::Relation { expr: e, .. } => in_expr(e),
+        Answer::Equation { lhs, rhs, .. } => in_expr(lhs) || in_expr(rhs),
+        Answer::Congruence { value, modulus } => in_expr(value) || in_expr(modulus),
+        Answer::Intervals(v) => v.iter().any(|iv| in_expr(&iv.lo) || in_expr(&iv.hi)),
+        Answer::Tuple { items, .. } | Answer::Set(items) | Answer::List(items) => items.iter().any(|x| any_node(x, f)),
+        Answer::Matrix(rows) => rows.iter().flatten().any(in_expr),
+        Answer::BaseN { .. } | Answer::Text(_) => false,
+    })
+    .unwrap_or(false)
+}
+
+/// The answer with `f` applied to each of its expressions (see [`Expr::rewrite`]).
+fn map_answer(a: &Answer, f: &impl Fn(&Expr) -> Option<Expr>) -> Answer {
+    crate::guard::recurse(|| {
+        let m = |e: &Expr| e.rewrite(f);
+        match a {
+            Answer::Scalar(e) => Answer::Scalar(m(e)),
+            Answer::Relation { rel, expr } => Answer::Relation { rel: *rel, expr: m(expr) },
+            Answer::Equation { lhs, rhs, named } => Answer::Equation { lhs: m(lhs), rhs: m(rhs), named: named.clone() },
+            Answer::Congruence { value, modulus } => Answer::Congruence { value: m(value), modulus: m(modulus) },
+            Answer::Intervals(v) => Answer::Intervals(
+                v.iter().map(|iv| Interval { lo: m(&iv.lo), hi: m(&iv.hi), lo_closed: iv.lo_closed, hi_closed: iv.hi_closed }).collect(),
+            ),
+            Answer::Tuple { open, close, items } => {
+                Answer::Tuple { open: *open, close: *close, items: items.iter().map(|x| map_answer(x, f)).collect() }
+            }
+            Answer::Set(items) => Answer::Set(items.iter().map(|x| map_answer(x, f)).collect()),
+            Answer::List(items) => Answer::List(items.iter().map(|x| map_answer(x, f)).collect()),
+            Answer::Matrix(rows) => Answer::Matrix(rows.iter().map(|r| r.iter().map(m).collect()).collect()),
+            other => other.clone(),
+        }
+    })
+    .unwrap_or_else(|_| a.clone())
 }
 
 /// Is `pred` the same answer as `gold`?
@@ -134,9 +309,33 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
             }
             proportional(&diff(pl, pr), &diff(gl, gr), opts)
         }
-        (Scalar(p), List(_)) if p.has_pm() => equivalent(&List(pm_list(p)), gold, opts),
-        (Equation { rhs, named: Some(_), .. }, List(_)) if rhs.has_pm() => equivalent(&List(pm_list(rhs)), gold, opts),
-        (List(_), Scalar(g)) if g.has_pm() => equivalent(pred, &List(pm_list(g)), opts),
+        (Scalar(p), List(_) | Set(_)) if p.has_pm() => equivalent(&List(pm_list(p)), gold, opts),
+        (List(_) | Set(_), Scalar(g)) if g.has_pm() => equivalent(pred, &List(pm_list(g)), opts),
+        (Set(_), Equation { rhs, named: Some(_), .. }) if rhs.has_pm() => equivalent(pred, &List(pm_list(rhs)), opts),
+        (Equation { rhs, named: Some(_), .. }, List(_) | Set(_)) if rhs.has_pm() => equivalent(&List(pm_list(rhs)), gold, opts),
+        (Relation { rel: r1, expr: e1 }, Relation { rel: r2, expr: e2 }) => {
+            if r1 != r2 {
+                return NotEqual;
+            }
+            same_relation(e1, e2, *r1 == Rel::Ne, opts)
+        }
+        // A relation in several variables, or not linear, may describe the same set as intervals do.
+        (Relation { .. }, _) | (_, Relation { .. }) => {
+            let other = if matches!(pred, Relation { .. }) { gold } else { pred };
+            if to_intervals(other).is_some() {
+                Unknown
+            } else {
+                NotEqual
+            }
+        }
+        (Congruence { value: v1, modulus: m1 }, Congruence { value: v2, modulus: m2 }) => congruent(v1, v2, m1, m2, opts),
+        // `2 \pmod 5` against `2`: the residue as written.
+        (Congruence { value, .. }, Scalar(g)) | (Congruence { value, .. }, Equation { rhs: g, named: Some(_), .. }) => {
+            scalar(value, g, opts)
+        }
+        (Scalar(p), Congruence { value, .. }) | (Equation { rhs: p, named: Some(_), .. }, Congruence { value, .. }) => {
+            scalar(p, value, opts)
+        }
         (Matrix(a), Matrix(b)) => {
             if a.len() != b.len() || a[0].len() != b[0].len() {
                 return NotEqual;
@@ -146,6 +345,11 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
         (Matrix(m), Tuple { items, .. }) | (Matrix(m), List(items)) => vector_vs_items(m, items, opts),
         (Tuple { items, .. }, Matrix(m)) | (List(items), Matrix(m)) => vector_vs_items(m, items, opts),
         (Set(a), Set(b)) | (List(a), Set(b)) | (Set(a), List(b)) | (List(a), List(b)) => {
+            // `\{2 \pm 1\}`, `\pm 1, \pm 7`: each `±` item stands for both of its values.
+            let (ea, eb) = (expand_pm_items(a), expand_pm_items(b));
+            if ea.is_some() || eb.is_some() {
+                return unordered(ea.as_deref().unwrap_or(a), eb.as_deref().unwrap_or(b), opts);
+            }
             let d = unordered(a, b, opts);
             if d != Equal {
                 // `x < 1 or x > 2` against `x > 2 or x < 1` written as intervals.
@@ -249,6 +453,92 @@ fn ordered(a: &[Answer], b: &[Answer], opts: &Options) -> Decision {
         return NotEqual;
     }
     all(a.iter().zip(b).map(|(x, y)| equivalent(x, y, opts)))
+}
+
+/// The items with each `±` item (a scalar or a named value) replaced by its values; `None` without one.
+fn expand_pm_items(items: &[Answer]) -> Option<Vec<Answer>> {
+    let pm = |a: &Answer| match a {
+        Answer::Scalar(e) | Answer::Equation { rhs: e, named: Some(_), .. } => e.has_pm(),
+        _ => false,
+    };
+    if !items.iter().any(pm) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for it in items {
+        match it {
+            Answer::Scalar(e) | Answer::Equation { rhs: e, named: Some(_), .. } if e.has_pm() => out.extend(pm_list(e)),
+            other => out.push(other.clone()),
+        }
+        if out.len() > crate::answer::MAX_ITEMS {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// `e1 REL 0` and `e2 REL 0` are the same relation: `e1 = c·e2` for a constant `c`, positive for `<` and
+/// `≤` (any nonzero `c` for `≠`).
+fn same_relation(e1: &Expr, e2: &Expr, any_sign: bool, opts: &Options) -> Decision {
+    let mut names: Vec<Box<str>> = Vec::new();
+    e1.vars(&mut names);
+    e2.vars(&mut names);
+    names.sort();
+    if names.is_empty() {
+        return Unknown;
+    }
+    let d = identity(e1, e2, &names, e1.has_decimal() || e2.has_decimal(), opts, true);
+    if d != Equal || any_sign {
+        return d;
+    }
+    match ratio_sign(e1, e2, &names) {
+        Some(true) => Equal,
+        Some(false) => NotEqual,
+        None => Unknown,
+    }
+}
+
+/// The sign of `p / g` at the first evaluation point where both are certainly nonzero (`p / g` is known to
+/// be a constant): `Some(true)` when positive.
+fn ratio_sign(p: &Expr, g: &Expr, names: &[Box<str>]) -> Option<bool> {
+    for trial in 0..MAX_TRIES {
+        let values: Vec<Q> = names.iter().map(|n| point_q(n, trial)).collect();
+        let env = Env { names, values: &values };
+        let mut budget = Exact::default();
+        if let (Ok(a), Ok(b)) = (budget.eval(p, &env), budget.eval(g, &env)) {
+            if !a.is_zero() && !b.is_zero() {
+                return Some(a.is_positive() == b.is_positive());
+            }
+            continue;
+        }
+        let cv: Vec<C> = values.iter().map(|q| C::new(crate::eval::q_to_f64(q), 0.0)).collect();
+        let cenv = Env { names, values: &cv };
+        let (a, b) = (Approx::eval(p, &cenv), Approx::eval(g, &cenv));
+        let sure = |x: &Approx| !x.lost && !x.nonreal && x.v.im == 0.0 && x.v.re.abs() > x.err && x.v.re.is_finite();
+        if sure(&a) && sure(&b) {
+            return Some((a.v.re > 0.0) == (b.v.re > 0.0));
+        }
+    }
+    None
+}
+
+/// `v1 ≡ v2` modulo equal moduli: exactly, for integers.
+fn congruent(v1: &Expr, v2: &Expr, m1: &Expr, m2: &Expr, opts: &Options) -> Decision {
+    match scalar(m1, m2, opts) {
+        Equal => {}
+        d => return d,
+    }
+    let empty = Env::<Q> { names: &[], values: &[] };
+    let mut ex = Exact::default();
+    match (ex.eval(v1, &empty), ex.eval(v2, &empty), ex.eval(m1, &empty)) {
+        (Ok(a), Ok(b), Ok(m)) if a.is_integer() && b.is_integer() && m.is_integer() && !m.is_zero() => {
+            bool_dec(((a - b) / m).is_integer())
+        }
+        _ => match scalar(v1, v2, opts) {
+            Equal => Equal,
+            _ => Unknown,
+        },
+    }
 }
 
 /// Multiset equality under `equivalent` (greedy matching is exact for an equivalence relation).
@@ -621,5 +911,52 @@ fn proportional(p: &Expr, g: &Expr, opts: &Options) -> Decision {
     if names.is_empty() {
         return Unknown;
     }
-    identity(p, g, &names, p.has_decimal() || g.has_decimal(), opts, true)
+    let decimal = p.has_decimal() || g.has_decimal();
+    let d = identity(p, g, &names, decimal, opts, true);
+    if d == Equal {
+        return d;
+    }
+    // Cleared of denominators, the same equation (`I\dot\omega + 2B\omega = T` vs `\dot\omega = T/I -
+    // 2B\omega/I`): multiplying each side by its own denominators keeps its solutions wherever it is
+    // defined, so equal cleared forms are the same relation on the common domain.
+    let (dp, dg) = (denominators(p), denominators(g));
+    if dp.is_empty() && dg.is_empty() {
+        return d;
+    }
+    let clear = |e: &Expr, ds: Vec<Expr>| if ds.is_empty() { e.clone() } else { Expr::Mul(std::iter::once(e.clone()).chain(ds).collect()) };
+    match identity(&clear(p, dp), &clear(g, dg), &names, decimal, opts, true) {
+        Equal => Equal,
+        _ => d,
+    }
+}
+
+/// The distinct denominators of `e` that depend on a variable (at most four; none past that).
+fn denominators(e: &Expr) -> Vec<Expr> {
+    let mut out: Vec<Expr> = Vec::new();
+    let seen_vars = |x: &Expr| {
+        let mut n = Vec::new();
+        x.vars(&mut n);
+        !n.is_empty()
+    };
+    let mut found: Vec<Expr> = Vec::new();
+    e.walk(&mut |x| match x {
+        Expr::Div(_, b) => found.push((**b).clone()),
+        Expr::Pow(b, n) => {
+            if let Expr::Neg(m) = &**n {
+                if matches!(&**m, Expr::Num(q) if q.is_integer()) {
+                    found.push(Expr::Pow(b.clone(), m.clone()));
+                }
+            }
+        }
+        _ => {}
+    });
+    for f in found {
+        if seen_vars(&f) && !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    if out.len() > 4 {
+        out.clear();
+    }
+    out
 }

@@ -3,7 +3,7 @@
 //! Exact evaluation refuses (rather than computes) anything whose size would pass [`MAX_BITS`] or whose
 //! total cost would pass a per-pair work budget, so `9^{9^{9^9}}` or `100000!` cost nothing.
 
-use crate::expr::{Expr, Func};
+use crate::expr::{Expr, Func, Multi};
 use num_bigint::BigInt;
 use num_complex::Complex64 as C;
 use num_integer::Integer;
@@ -159,7 +159,16 @@ impl Exact {
                 self.pow(x, Q::new(BigInt::one(), BigInt::from(2)))
             }
             Expr::Func(Func::Abs, x) => Ok(self.eval(x, env)?.abs()),
+            Expr::Func(Func::Floor, x) => Ok(Q::from_integer(self.eval(x, env)?.floor().to_integer())),
+            Expr::Func(Func::Ceil, x) => Ok(Q::from_integer(self.eval(x, env)?.ceil().to_integer())),
             Expr::Func(..) | Expr::Log(..) => Err(EvalError::NotRational),
+            Expr::Call(f, args) => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval(a, env)?);
+                }
+                self.call(*f, vals)
+            }
             Expr::Fact(a) => {
                 let n = self.eval(a, env)?;
                 if !n.is_integer() || n.is_negative() {
@@ -202,6 +211,39 @@ impl Exact {
                 Ok(Q::from_integer(acc))
             }
             Expr::Pm(..) => Err(EvalError::NotRational),
+        }
+    }
+
+    /// A function of several exact arguments: `gcd`/`lcm` of integers (non-negative, `gcd(0, 0) = 0`),
+    /// `max`/`min`, and `a mod b = a - b⌊a/b⌋` (in `[0, b)` for `b > 0`; undefined for `b = 0`).
+    fn call(&mut self, f: Multi, vals: Vec<Q>) -> EResult<Q> {
+        match f {
+            Multi::Max => vals.into_iter().reduce(|a, b| if b > a { b } else { a }).ok_or(EvalError::Undefined),
+            Multi::Min => vals.into_iter().reduce(|a, b| if b < a { b } else { a }).ok_or(EvalError::Undefined),
+            Multi::Gcd | Multi::Lcm => {
+                if vals.iter().any(|q| !q.is_integer()) {
+                    return Err(EvalError::Undefined);
+                }
+                let mut acc: Option<BigInt> = None;
+                for q in vals {
+                    let n = q.to_integer().abs();
+                    self.charge(1 + n.bits() / 16)?;
+                    acc = Some(match acc {
+                        None => n,
+                        Some(a) if f == Multi::Gcd => a.gcd(&n),
+                        Some(a) => a.lcm(&n),
+                    });
+                }
+                self.capped(Q::from_integer(acc.ok_or(EvalError::Undefined)?))
+            }
+            Multi::Mod => {
+                let [a, b] = <[Q; 2]>::try_from(vals).map_err(|_| EvalError::Undefined)?;
+                if b.is_zero() {
+                    return Err(EvalError::Undefined);
+                }
+                let k = (&a / &b).floor();
+                self.capped(a - b * k)
+            }
         }
     }
 
@@ -377,7 +419,7 @@ fn numeric_inner(e: &Expr, env: &Env<C>) -> C {
                 Func::Sinh => x.sinh(),
                 Func::Cosh => x.cosh(),
                 Func::Tanh => x.tanh(),
-                Func::Ln => x.ln(),
+                Func::Ln | Func::Log => x.ln(),
                 Func::Exp => x.exp(),
                 Func::Sqrt => {
                     if x.im == 0.0 && x.re >= 0.0 {
@@ -387,6 +429,41 @@ fn numeric_inner(e: &Expr, env: &Env<C>) -> C {
                     }
                 }
                 Func::Abs => C::new(x.norm(), 0.0),
+                Func::Asinh => x.asinh(),
+                Func::Acosh => x.acosh(),
+                Func::Atanh => x.atanh(),
+                Func::Floor | Func::Ceil => {
+                    if x.im != 0.0 {
+                        return nan;
+                    }
+                    C::new(if *f == Func::Floor { x.re.floor() } else { x.re.ceil() }, 0.0)
+                }
+            }
+        }
+        Expr::Call(f, args) => {
+            let vals: Vec<C> = args.iter().map(|a| numeric(a, env)).collect();
+            if vals.iter().any(|v| v.im != 0.0 || v.re.is_nan()) {
+                return nan;
+            }
+            let re: Vec<f64> = vals.iter().map(|v| v.re).collect();
+            let int = |x: f64| x.fract() == 0.0 && x.abs() < 9.0e15;
+            match f {
+                Multi::Max => C::new(re.iter().copied().fold(f64::NEG_INFINITY, f64::max), 0.0),
+                Multi::Min => C::new(re.iter().copied().fold(f64::INFINITY, f64::min), 0.0),
+                Multi::Mod if re.len() == 2 && re[1] != 0.0 => C::new(re[0] - re[1] * (re[0] / re[1]).floor(), 0.0),
+                Multi::Gcd | Multi::Lcm if re.iter().all(|x| int(*x)) => {
+                    let mut acc: Option<i64> = None;
+                    for x in re {
+                        let n = (x as i64).abs();
+                        acc = Some(match acc {
+                            None => n,
+                            Some(a) if *f == Multi::Gcd => a.gcd(&n),
+                            Some(a) => a.lcm(&n),
+                        });
+                    }
+                    C::new(acc.unwrap_or(0) as f64, 0.0)
+                }
+                _ => nan,
             }
         }
         Expr::Log(base, a) => {

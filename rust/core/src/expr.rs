@@ -75,6 +75,27 @@ pub enum Func {
     Exp,
     Sqrt,
     Abs,
+    Asinh,
+    Acosh,
+    Atanh,
+    /// `\lfloor x \rfloor`.
+    Floor,
+    /// `\lceil x \rceil`.
+    Ceil,
+    /// `\log x` without a base: natural or decimal, depending on the convention (see
+    /// `crate::equiv::decide`, which decides only what both readings agree on).
+    Log,
+}
+
+/// Functions of several arguments: `\gcd(a, b)`, `\operatorname{lcm}(a, b)`, `\max(a, b)`, `\min(a, b)`, and
+/// `a \bmod b` (two arguments, the remainder in `[0, |b|)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multi {
+    Gcd,
+    Lcm,
+    Max,
+    Min,
+    Mod,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +125,8 @@ pub enum Expr {
     Pm(Box<Expr>, Box<Expr>),
     /// `a%`.
     Percent(Box<Expr>),
+    /// A function of several arguments.
+    Call(Multi, Vec<Expr>),
 }
 
 impl Expr {
@@ -158,7 +181,7 @@ impl Expr {
             }
             match e {
                 Expr::Neg(a) | Expr::Func(_, a) | Expr::Fact(a) | Expr::Percent(a) => stack.push((a, d + 1)),
-                Expr::Add(v) | Expr::Mul(v) => stack.extend(v.iter().map(|x| (x, d + 1))),
+                Expr::Add(v) | Expr::Mul(v) | Expr::Call(_, v) => stack.extend(v.iter().map(|x| (x, d + 1))),
                 Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) | Expr::Pm(a, b) => {
                     stack.push((a, d + 1));
                     stack.push((b, d + 1));
@@ -179,7 +202,7 @@ impl Expr {
         f(self);
         match self {
             Expr::Neg(a) | Expr::Func(_, a) | Expr::Fact(a) | Expr::Percent(a) => a.walk(f),
-            Expr::Add(v) | Expr::Mul(v) => v.iter().for_each(|x| x.walk(f)),
+            Expr::Add(v) | Expr::Mul(v) | Expr::Call(_, v) => v.iter().for_each(|x| x.walk(f)),
             Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) | Expr::Pm(a, b) => {
                 a.walk(f);
                 b.walk(f);
@@ -191,6 +214,34 @@ impl Expr {
                 a.walk(f);
             }
             _ => {}
+        }
+    }
+
+    /// A copy with every subexpression for which `f` gives a replacement replaced (top down).
+    pub fn rewrite(&self, f: &impl Fn(&Expr) -> Option<Expr>) -> Expr {
+        crate::guard::recurse(|| self.rewrite_inner(f)).unwrap_or_else(|_| self.clone())
+    }
+
+    fn rewrite_inner(&self, f: &impl Fn(&Expr) -> Option<Expr>) -> Expr {
+        if let Some(r) = f(self) {
+            return r;
+        }
+        let b = |x: &Expr| Box::new(x.rewrite(f));
+        match self {
+            Expr::Neg(a) => Expr::Neg(b(a)),
+            Expr::Func(g, a) => Expr::Func(*g, b(a)),
+            Expr::Fact(a) => Expr::Fact(b(a)),
+            Expr::Percent(a) => Expr::Percent(b(a)),
+            Expr::Add(v) => Expr::Add(v.iter().map(|x| x.rewrite(f)).collect()),
+            Expr::Mul(v) => Expr::Mul(v.iter().map(|x| x.rewrite(f)).collect()),
+            Expr::Call(g, v) => Expr::Call(*g, v.iter().map(|x| x.rewrite(f)).collect()),
+            Expr::Div(x, y) => Expr::Div(b(x), b(y)),
+            Expr::Pow(x, y) => Expr::Pow(b(x), b(y)),
+            Expr::Root(x, y) => Expr::Root(b(x), b(y)),
+            Expr::Binom(x, y) => Expr::Binom(b(x), b(y)),
+            Expr::Pm(x, y) => Expr::Pm(b(x), b(y)),
+            Expr::Log(base, a) => Expr::Log(base.as_ref().map(|x| b(x)), b(a)),
+            other => other.clone(),
         }
     }
 
@@ -247,6 +298,7 @@ fn split_first_pm(e: &Expr) -> Option<(Expr, Expr)> {
             Expr::Percent(a) => Expr::Percent(Box::new(go(a, plus, done))),
             Expr::Add(v) => Expr::Add(v.iter().map(|x| go(x, plus, done)).collect()),
             Expr::Mul(v) => Expr::Mul(v.iter().map(|x| go(x, plus, done)).collect()),
+            Expr::Call(f, v) => Expr::Call(*f, v.iter().map(|x| go(x, plus, done)).collect()),
             Expr::Div(a, b) => Expr::Div(Box::new(go(a, plus, done)), Box::new(go(b, plus, done))),
             Expr::Pow(a, b) => Expr::Pow(Box::new(go(a, plus, done)), Box::new(go(b, plus, done))),
             Expr::Root(a, b) => Expr::Root(Box::new(go(a, plus, done)), Box::new(go(b, plus, done))),
@@ -285,7 +337,21 @@ const FUNC_WORDS: &[(&str, Func)] = &[
     ("exp", Func::Exp),
     ("sqrt", Func::Sqrt),
     ("abs", Func::Abs),
+    ("arsinh", Func::Asinh),
+    ("arcosh", Func::Acosh),
+    ("artanh", Func::Atanh),
 ];
+
+/// Functions of several arguments, by name (`\gcd`, `\lcm` from `\operatorname{lcm}`, `gcd(..)` typed).
+fn multi_of(name: &str) -> Option<Multi> {
+    Some(match name {
+        "gcd" | "hcf" => Multi::Gcd,
+        "lcm" => Multi::Lcm,
+        "max" => Multi::Max,
+        "min" => Multi::Min,
+        _ => return None,
+    })
+}
 
 fn func_of(name: &str) -> Option<Func> {
     FUNC_WORDS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
@@ -299,6 +365,18 @@ const GREEK: &[&str] = &[
 
 const ACCENTS: &[&str] =
     &["dot", "ddot", "hat", "bar", "vec", "tilde", "overline", "widehat", "widetilde", "overrightarrow", "check"];
+
+/// `\dot`, `\hat`, `\overline`, ...: a decoration that makes a name of its own.
+pub fn is_accent(name: &str) -> bool {
+    ACCENTS.contains(&name)
+}
+
+/// A function name the parser applies (`sin`, `log`, `sqrt`, `gcd`, `lfloor`, ...).
+pub fn is_function(name: &str) -> bool {
+    func_of(name).is_some()
+        || multi_of(name).is_some()
+        || matches!(name, "log" | "lg" | "ln" | "sqrt" | "lfloor" | "lceil" | "rfloor" | "rceil" | "floor" | "ceil")
+}
 
 pub fn is_greek(name: &str) -> bool {
     GREEK.contains(&name)
@@ -361,8 +439,24 @@ pub fn tokenize(s: &str) -> PResult<Vec<Tok>> {
                     i += 1;
                 }
                 let w = &s[start..i];
-                if func_of(w).is_some() || matches!(w, "log" | "lg") {
+                // `gcd(4, 6)`, also `\mathrm{lcm} (4, 6)` once unwrapped.
+                let call = s[i..].trim_start().starts_with('(');
+                if (call && (multi_of(w).is_some() || matches!(w, "floor" | "ceil")))
+                    || matches!(w, "arcsinh" | "asinh" | "arccosh" | "acosh" | "arctanh" | "atanh")
+                {
+                    // `gcd(4, 6)`, `floor(x)` typed as words (`5 min` stays a unit); `asinh x`.
+                    let name = match w {
+                        "arcsinh" | "asinh" => "arsinh",
+                        "arccosh" | "acosh" => "arcosh",
+                        "arctanh" | "atanh" => "artanh",
+                        w => w,
+                    };
+                    toks.push(Tok::Cmd(name.to_string()));
+                } else if func_of(w).is_some() || matches!(w, "log" | "lg") {
                     toks.push(Tok::Cmd(w.to_string()));
+                } else if w == "mod" {
+                    // `17 mod 5`, `(mod 7)`.
+                    toks.push(Tok::Cmd("bmod".into()));
                 } else if w == "pi" {
                     toks.push(Tok::Cmd("pi".into()));
                 } else if matches!(w, "inf" | "infty" | "infinity" | "oo") {
@@ -413,6 +507,20 @@ pub fn tokenize(s: &str) -> PResult<Vec<Tok>> {
             b')' | b']' | b'}' => {
                 toks.push(Tok::Close(c));
                 i += 1;
+            }
+            // ASCII relations: `<=`, `>=`, and `!=` after a name (`x!=2`; `5!=120` is a factorial).
+            b'<' | b'>' if b.get(i + 1) == Some(&b'=') => {
+                toks.push(Tok::Cmd(if c == b'<' { "le" } else { "ge" }.into()));
+                i += 2;
+            }
+            b'!' if b.get(i + 1) == Some(&b'=') && !matches!(toks.last(), Some(Tok::Num(_) | Tok::Close(_) | Tok::Op(b'!'))) => {
+                toks.push(Tok::Cmd("ne".into()));
+                i += 2;
+            }
+            // `x**2`: a power, as Python writes it.
+            b'*' if b.get(i + 1) == Some(&b'*') => {
+                toks.push(Tok::Op(b'^'));
+                i += 2;
             }
             b'+' | b'-' | b'*' | b'/' | b'^' | b'_' | b'!' | b'=' | b'<' | b'>' | b',' | b';' | b'|' | b':' | b'%'
             | b'&' | b'\'' => {
@@ -609,6 +717,15 @@ impl<'a> Parser<'a> {
                     acc = Expr::Div(Box::new(acc), Box::new(f));
                     n_factors += 1;
                 }
+                Some(Tok::Cmd(c)) if c == "bmod" => {
+                    // `17 \bmod 5`: binds like a product.
+                    self.bump();
+                    let f = self.signed_factor()?;
+                    links += 1;
+                    self.chain(links)?;
+                    acc = Expr::Call(Multi::Mod, vec![acc, f]);
+                    n_factors += 1;
+                }
                 Some(t) if starts_atom(t) => {
                     // Mixed number: `2\frac{1}{3}` is 2 + 1/3, not 2 · 1/3.
                     let mixed_candidate = first_is_int && n_factors == 1 && matches!(t, Tok::Cmd(c) if c == "frac");
@@ -709,6 +826,15 @@ impl<'a> Parser<'a> {
             Tok::Id(name) => self.variable(name.clone()),
             Tok::Open(o @ (b'(' | b'{' | b'[')) => {
                 let e = self.nested(|p| p.sum())?;
+                if *o == b'{' && matches!(self.peek(), Some(Tok::Cmd(c)) if c == "choose") {
+                    // `{n \choose k}`.
+                    self.bump();
+                    let k = self.nested(|p| p.sum())?;
+                    return match self.bump() {
+                        Some(Tok::Close(b'}')) => Ok(Expr::Binom(Box::new(e), Box::new(k))),
+                        other => Err(ParseError::Unexpected(format!("{other:?}, expected '}}'"))),
+                    };
+                }
                 match self.bump() {
                     Some(Tok::Close(c)) if *o == b'{' && *c == b'}' => Ok(e),
                     Some(Tok::Close(c)) if *o != b'{' && (*c == b')' || *c == b']') => Ok(e),
@@ -840,6 +966,46 @@ impl<'a> Parser<'a> {
                 let x = self.arg()?;
                 Ok(Expr::Func(Func::Sqrt, Box::new(x)))
             }
+            "lfloor" | "lceil" => {
+                let e = self.nested(|p| p.sum())?;
+                let (close, f) = if c == "lfloor" { ("rfloor", Func::Floor) } else { ("rceil", Func::Ceil) };
+                match self.bump() {
+                    Some(Tok::Cmd(r)) if r == close => {}
+                    other => return Err(ParseError::Unexpected(format!("{other:?}, expected \\{close}"))),
+                }
+                Ok(Expr::Func(f, Box::new(e)))
+            }
+            "floor" | "ceil" => {
+                let f = if c == "floor" { Func::Floor } else { Func::Ceil };
+                let arg = self.func_arg()?;
+                Ok(Expr::Func(f, Box::new(arg)))
+            }
+            name if multi_of(name).is_some() => {
+                // `\gcd(12, 18)`, `\max\{a, b\}`: the arguments, separated by commas.
+                let f = multi_of(name).unwrap_or(Multi::Max);
+                let close = match self.bump() {
+                    Some(Tok::Open(b'(')) => b')',
+                    Some(Tok::Open(b'{')) => b'}',
+                    Some(Tok::Open(b'S')) => b'S',
+                    other => return Err(ParseError::Unexpected(format!("{other:?}, expected the arguments of \\{name}"))),
+                };
+                let mut args = vec![self.nested(|p| p.sum())?];
+                while self.peek_op(b',') {
+                    self.bump();
+                    args.push(self.nested(|p| p.sum())?);
+                    if args.len() > crate::answer::MAX_ITEMS {
+                        return Err(ParseError::TooLong);
+                    }
+                }
+                match self.bump() {
+                    Some(Tok::Close(c)) if *c == close || (close == b')' && *c == b']') => {}
+                    other => return Err(ParseError::Unexpected(format!("{other:?}, expected a closing bracket"))),
+                }
+                if args.len() < 2 && matches!(f, Multi::Gcd | Multi::Lcm | Multi::Mod) {
+                    return Err(ParseError::Unsupported(format!("\\{name} of one argument")));
+                }
+                Ok(Expr::Call(f, args))
+            }
             "pi" => Ok(Expr::Pi),
             "infty" | "infin" => Ok(Expr::Inf),
             "e" | "mathrm{e}" => Ok(Expr::E),
@@ -854,7 +1020,9 @@ impl<'a> Parser<'a> {
                 } else if c == "lg" {
                     Some(Box::new(Expr::int(10)))
                 } else {
-                    None
+                    let power = self.func_power()?;
+                    let arg = self.func_arg()?;
+                    return Ok(apply_power(Expr::Func(Func::Log, Box::new(arg)), power));
                 };
                 let power = self.func_power()?;
                 let arg = self.func_arg()?;
@@ -866,11 +1034,16 @@ impl<'a> Parser<'a> {
                     let power = self.func_power()?;
                     // `\sin^{-1} x` is arcsin.
                     let (f, power) = match (&power, f) {
-                        (Some(p), Func::Sin | Func::Cos | Func::Tan) if is_minus_one(p) => {
+                        (Some(p), Func::Sin | Func::Cos | Func::Tan | Func::Sinh | Func::Cosh | Func::Tanh)
+                            if is_minus_one(p) =>
+                        {
                             let inv = match f {
                                 Func::Sin => Func::Asin,
                                 Func::Cos => Func::Acos,
-                                _ => Func::Atan,
+                                Func::Tan => Func::Atan,
+                                Func::Sinh => Func::Asinh,
+                                Func::Cosh => Func::Acosh,
+                                _ => Func::Atanh,
                             };
                             (inv, None)
                         }
@@ -963,7 +1136,10 @@ fn starts_atom(t: &Tok) -> bool {
         Tok::Num(_) | Tok::Id(_) => true,
         Tok::Open(b'(' | b'{' | b'[') => true,
         Tok::Cmd(c) => {
-            matches!(c.as_str(), "frac" | "sqrt" | "binom" | "pi" | "log" | "lg" | "ln" | "e" | "imath" | "infty")
+            matches!(
+                c.as_str(),
+                "frac" | "sqrt" | "binom" | "pi" | "log" | "lg" | "ln" | "e" | "imath" | "infty" | "lfloor" | "lceil" | "floor" | "ceil"
+            ) || multi_of(c).is_some()
                 || func_of(c).is_some()
                 || GREEK.contains(&c.as_str())
                 || ACCENTS.contains(&c.as_str())

@@ -11,8 +11,9 @@
 
 use crate::normalize::BraceIndex;
 
-/// Longest answer (in bytes) that extraction returns; longer candidates are cut at a char boundary and
-/// then fail to parse (they still compare by string).
+/// Longest answer (in bytes) the verifier reads. Extraction returns a longer answer cut at a char boundary
+/// (so a verdict never carries more), and the verdict of such an answer is `unparseable`: two different
+/// long answers that share their first 8 KiB are never compared by that prefix.
 pub const MAX_ANSWER_BYTES: usize = 8192;
 
 /// How many `\boxed` occurrences, from the end, are tried when the last ones are unclosed.
@@ -21,6 +22,8 @@ const MAX_BOX_TRIES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Candidate {
     start: usize,
+    /// Just past the candidate (a box's closing brace).
+    end: usize,
     content: String,
     kind: Kind,
 }
@@ -56,7 +59,46 @@ pub fn extract_answer(text: &str) -> Option<String> {
 /// assert_eq!(extract_answer_with("So the answer is 12.", true).as_deref(), Some("12"));
 /// ```
 pub fn extract_answer_with(text: &str, require_marker: bool) -> Option<String> {
-    extract(text, if require_marker { Commit::Marker } else { Commit::Finished })
+    extract_capped(text, require_marker).map(|(a, _)| a)
+}
+
+/// [`extract_answer_with`], and whether the answer was longer than [`MAX_ANSWER_BYTES`] (and so cut).
+pub(crate) fn extract_capped(text: &str, require_marker: bool) -> Option<(String, bool)> {
+    extract(text, if require_marker { Commit::Marker } else { Commit::Finished }).map(cap)
+}
+
+/// An answer cut at [`MAX_ANSWER_BYTES`], and whether it was longer.
+fn cap(mut s: String) -> (String, bool) {
+    if s.len() <= MAX_ANSWER_BYTES {
+        return (s, false);
+    }
+    s.truncate(floor_char_boundary(&s, MAX_ANSWER_BYTES));
+    (s, true)
+}
+
+/// The part of a completion that may hold its answer: the text after the last `</think>` (all of it
+/// without one), or `None` when a `<think>` is still open there — a reasoning trace cut off at the length
+/// limit commits to no answer, whatever boxes its thoughts hold.
+///
+/// ```
+/// use stagekit_core::extract::answer_region;
+/// assert_eq!(answer_region("<think>maybe 4</think> The answer is 5"), Some(" The answer is 5"));
+/// assert_eq!(answer_region("<think>maybe \\boxed{4}"), None);
+/// assert_eq!(answer_region("<think>a</think> b <think> c"), None);
+/// assert_eq!(answer_region("no trace: 5"), Some("no trace: 5"));
+/// ```
+pub fn answer_region(text: &str) -> Option<&str> {
+    // One pass over every `think>`: the end of the last `</think>`, and whether a `<think>` follows it.
+    let b = text.as_bytes();
+    let (mut start, mut open) = (0, false);
+    for p in memchr::memmem::find_iter(b, b"think>") {
+        if p >= 2 && &b[p - 2..p] == b"</" {
+            (start, open) = (p + "think>".len(), false);
+        } else if p >= 1 && b[p - 1] == b'<' {
+            open = true;
+        }
+    }
+    (!open).then(|| &text[start..])
 }
 
 /// What commits a completion to an answer when no marker does.
@@ -71,10 +113,7 @@ enum Commit {
 }
 
 fn extract(text: &str, commit: Commit) -> Option<String> {
-    let region = match rfind(text, "</think>") {
-        Some(p) => &text[p + "</think>".len()..],
-        None => text,
-    };
+    let region = answer_region(text)?;
     if ends_with_dangling_marker(region) {
         // "... So, the final answer" cut off before the answer: the completion commits to nothing.
         return None;
@@ -145,13 +184,22 @@ pub fn finished(region: &str) -> bool {
 /// assert_eq!(extract_gold("[-2, 5)"), "[-2, 5)");
 /// ```
 pub fn extract_gold(gold: &str) -> String {
+    extract_gold_capped(gold).0
+}
+
+/// [`extract_gold`], and whether the answer was longer than [`MAX_ANSWER_BYTES`] (and so cut).
+pub(crate) fn extract_gold_capped(gold: &str) -> (String, bool) {
+    cap(extract_gold_full(gold))
+}
+
+fn extract_gold_full(gold: &str) -> String {
     if let Some(p) = rfind(gold, "####") {
         let rest = gold[p + 4..].trim();
         let line = rest.lines().next().unwrap_or("").trim();
         return clean(line).unwrap_or_default();
     }
     if gold.contains("\\boxed") || gold.contains("\\fbox") {
-        let boxes = final_boxes(gold);
+        let boxes = final_boxes(gold, Source::Reference);
         if !boxes.is_empty() {
             let parts: Vec<String> = boxes.iter().filter_map(|c| clean(c)).collect();
             return parts.join(", ");
@@ -167,40 +215,58 @@ pub fn extract_gold(gold: &str) -> String {
     clean(g).unwrap_or_default()
 }
 
-/// The last box of a reference, with the boxes just before it in the same sentence ("the answers are
-/// $\boxed{-2}$ and $\boxed{1}$"), in order.
-fn final_boxes(g: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// Who wrote the text boxes are read from: which boxes before the last one belong to its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A model's completion: only boxes joined by a connective in the final sentence (`\boxed{1}, \boxed{2}
+    /// and \boxed{3}`); a box in an earlier sentence was tentative and is superseded by the last.
+    Completion,
+    /// A reference solution (MATH): also boxes ending the rows of one `align` display, and the boxes of
+    /// consecutive case sentences ("If $r = 1$, ... $\boxed{-10879}$. If $r = -1$, ... $\boxed{10879}$.").
+    Reference,
+}
+
+/// The last box of `s` with the boxes before it that belong to the same answer (see [`Source`]), in
+/// order; a value written two ways (`$\boxed{15\frac{39}{40}}$, or $\boxed{\frac{639}{40}}$`) is one box.
+fn final_boxes(s: &str, source: Source) -> Vec<String> {
+    let Some(last) = last_box(s) else { return Vec::new() };
+    box_group(s, last, source)
+}
+
+fn box_group(g: &str, last: Candidate, source: Source) -> Vec<String> {
     // "... $\boxed{(10, 0)}$ and $\boxed{(0,0)}.$ (Either point is an acceptable answer.)": alternatives.
-    let tail_says_either = last_box(g).is_some_and(|c| {
-        let after = &g[c.start..];
-        let after = &after[..floor_char_boundary(after, 200 + c.content.len())];
-        after.to_ascii_lowercase().contains("either")
-    });
-    if tail_says_either {
-        return last_box(g).map(|c| vec![c.content]).unwrap_or_default();
-    }
-    let mut end = g.len();
-    let mut prev_start: Option<usize> = None;
-    for _ in 0..16 {
-        let Some(c) = last_box(&g[..end]) else { break };
-        if let Some(ps) = prev_start {
-            // Text between this box's end and the next box: a short connective within one sentence.
-            let close = c.start + g[c.start..].find('{').unwrap_or(0) + 1 + c.content.len() + 1;
-            let between = g.get(close..ps).unwrap_or("");
-            let connective = between.len() <= 24
-                && !between.contains(['.', '\n'])
-                && between.chars().all(|ch| ch.is_alphabetic() || " ,;=$\\text{}".contains(ch));
-            if !connective {
-                break;
-            }
+    if source == Source::Reference {
+        let after = &g[last.start..];
+        let after = &after[..floor_char_boundary(after, 200 + last.content.len())];
+        if after.to_ascii_lowercase().contains("either") {
+            return vec![last.content];
         }
-        prev_start = Some(c.start);
-        end = c.start;
-        out.push(c.content);
+    }
+    let last_ends_row = source == Source::Reference && ends_row(&g[last.end..]);
+    let mut out: Vec<String> = Vec::new();
+    let mut next = last;
+    for _ in 0..16 {
+        out.push(next.content.clone());
+        if source == Source::Completion && !connective_before(&g[..next.start]) {
+            // Cheap first: the text just before the box must be a connective after a closing brace.
+            break;
+        }
+        let Some(c) = last_box(&g[..next.start]) else { break };
+        let between = g.get(c.end..next.start).unwrap_or("");
+        let joined = match source {
+            Source::Completion => completion_connective(between),
+            Source::Reference => {
+                reference_connective(between)
+                    || (last_ends_row && align_row_break(between))
+                    || (case_sentence(g, c.start) && case_sentence(g, next.start) && next_sentence(between))
+            }
+        };
+        if !joined {
+            break;
+        }
+        next = c;
     }
     out.reverse();
-    // "$\boxed{15\frac{39}{40}}$, or $\boxed{\frac{639}{40}}$": one value written two ways.
     if out.len() > 1 {
         let last = out.last().unwrap().clone();
         let opts = crate::Options::default();
@@ -209,6 +275,140 @@ fn final_boxes(g: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A reference's boxes in one sentence: a short connective ("and", ", ", "$ or $x = $").
+fn reference_connective(between: &str) -> bool {
+    between.len() <= 24
+        && !between.contains(['.', '\n'])
+        && between.chars().all(|ch| ch.is_alphabetic() || " ,;=$\\text{}".contains(ch))
+}
+
+/// A completion's boxes in its final sentence: a comma, a semicolon, `and`, `or` or `&` between them (at
+/// least one), optionally followed by a name and `=` (`$x = \boxed{2}$ and $y = \boxed{3}$`). Anything
+/// else — a full stop, a line break, a word ("then", "wait", "so") — makes the earlier box a superseded one.
+///
+/// ```text
+/// \boxed{1}, \boxed{2}, and \boxed{3}     -> 1, 2, 3
+/// x = \boxed{2} \text{ or } x = \boxed{5} -> 2, 5
+/// \boxed{4}. Wait, \boxed{5}              -> 5
+/// ```
+fn completion_connective(between: &str) -> bool {
+    if between.len() > 48 {
+        return false;
+    }
+    // One scan (a full stop, a line break or any other character ends it: no connective), no allocation (this runs on every completion with a box): separators first, then at most
+    // one `name =`. Delimiters, braces and spacing carry nothing; `\text{ and }` is the word.
+    let b = between.as_bytes();
+    let (mut separated, mut named, mut equals) = (false, false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'$' | b'{' | b'}' => i += 1,
+            b'\\' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j].is_ascii_alphabetic() {
+                    j += 1;
+                }
+                match &between[start..j] {
+                    "" => match b.get(start) {
+                        // `\,` `\;` `\ ` `\!` `\:`: spacing.
+                        Some(b',' | b';' | b' ' | b'!' | b':') => i = start + 1,
+                        _ => return false,
+                    },
+                    "text" | "mathrm" | "textrm" | "mbox" | "quad" | "qquad" => i = j,
+                    // `\alpha =`: a name.
+                    name if separated && !named && name.len() <= 12 => {
+                        named = true;
+                        i = j;
+                    }
+                    _ => return false,
+                }
+            }
+            b',' | b';' | b'&' if !named => {
+                separated = true;
+                i += 1;
+            }
+            b'=' if named && !equals => {
+                equals = true;
+                i += 1;
+            }
+            _ if c.is_ascii_alphanumeric() => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'\'') {
+                    i += 1;
+                }
+                let w = &between[start..i];
+                if !named && (w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or")) {
+                    separated = true;
+                    continue;
+                }
+                if named || !separated || w.len() > 12 || !w.as_bytes()[0].is_ascii_alphabetic() {
+                    return false;
+                }
+                named = true;
+                // A subscript: `y_2`, `a_{n}`.
+                if b.get(i) == Some(&b'_') {
+                    i += 1;
+                    if b.get(i) == Some(&b'{') {
+                        match between[i..].find('}') {
+                            Some(e) => i += e + 1,
+                            None => return false,
+                        }
+                    } else {
+                        while i < b.len() && b[i].is_ascii_alphanumeric() {
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => return false,
+        }
+    }
+    separated && named == equals
+}
+
+/// The text before a box ends with a closing brace and a connective (see [`completion_connective`]):
+/// a test of the last 64 bytes only, before any search for the box that brace closes.
+fn connective_before(head: &str) -> bool {
+    // Cheapest first: what precedes the box must end in a separator, a connective word, a name's `=` or
+    // a wrapper's brace (`\text{ and }`); most boxes follow prose ("is $\boxed").
+    let t = head.trim_end_matches([' ', '$']).as_bytes();
+    if !matches!(t.last(), Some(b',' | b';' | b'&' | b'=' | b'}' | b'd' | b'r' | b'D' | b'R')) {
+        return false;
+    }
+    let window = &head[floor_char_boundary(head, head.len().saturating_sub(64))..];
+    // The brace may be a wrapper's (`\boxed{1} \text{ and } \boxed{2}`): any of the last few.
+    window.match_indices('}').rev().take(4).any(|(p, _)| completion_connective(&window[p + 1..]))
+}
+
+/// After a box: only punctuation and delimiters before the row break `\\` or the end of the display.
+fn ends_row(after: &str) -> bool {
+    let t = after.trim_start_matches(|c: char| c.is_whitespace() || ",.;$".contains(c));
+    t.starts_with("\\\\") || t.starts_with("\\end{")
+}
+
+/// Between two boxes: the first ends its row of an `align` display, and the second is in the next row.
+fn align_row_break(between: &str) -> bool {
+    let t = between.trim_start_matches(|c: char| c.is_whitespace() || ",.;$".contains(c));
+    let Some(row) = t.strip_prefix("\\\\") else { return false };
+    !row.contains("\\\\") && !row.contains("\\begin") && !row.contains("\\end") && !row.contains("\n\n") && row.contains('&')
+}
+
+/// The sentence holding the box at `at` states a case: it starts with "If" (`If $r = -1,$ then ...`).
+fn case_sentence(g: &str, at: usize) -> bool {
+    let head = &g[floor_char_boundary(g, at.saturating_sub(400))..at];
+    let start = [". ", ".  ", ".\n", ".$ ", "\n"].iter().filter_map(|m| head.rfind(m).map(|p| p + m.len())).max().unwrap_or(0);
+    let sentence = head[start..].trim_start_matches(|c: char| c.is_whitespace() || c == '$');
+    sentence.starts_with("If ")
+}
+
+/// Between two boxes: the first one's sentence ends, the second one's starts, within one paragraph.
+fn next_sentence(between: &str) -> bool {
+    let t = between.trim_start_matches(['$', ' ']);
+    t.starts_with('.') && !between.contains("\n\n") && between.len() <= 400 && !between.contains("\\boxed")
 }
 
 /// Several lines, or several sentences of prose: a reference solution rather than a bare answer.
@@ -259,7 +459,18 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
                 truncated = Some(p);
             }
         }
-        out.extend(found);
+        // The boxes of the final sentence joined by connectives are one answer (`\boxed{1}, \boxed{2}`).
+        out.extend(found.map(|c| {
+            if !connective_before(&region[..c.start]) {
+                return c;
+            }
+            let parts: Vec<String> = box_group(region, c.clone(), Source::Completion).iter().filter_map(|b| clean(b)).collect();
+            if parts.len() > 1 {
+                Candidate { content: parts.join(", "), ..c }
+            } else {
+                c
+            }
+        }));
     }
     let box_start = out.first().map(|c: &Candidate| c.start);
     if let Some(c) = last_answer_marker(region, box_start) {
@@ -274,7 +485,7 @@ fn strong_candidates(region: &str) -> (Vec<Candidate>, Option<usize>) {
         let line = region[p + 2..].lines().next().unwrap_or("").trim();
         if !line.is_empty() {
             let content = phrase_content(line).unwrap_or_else(|| line.to_string());
-            out.push(Candidate { start: p, content, kind: Kind::Label });
+            out.push(Candidate { start: p, end: p, content, kind: Kind::Label });
         }
     }
     (out, truncated)
@@ -294,7 +505,7 @@ fn last_hashes(region: &str) -> Option<Candidate> {
         if line.is_empty() || first_word.chars().count() >= 2 {
             continue;
         }
-        return Some(Candidate { start: p, content: line.to_string(), kind: Kind::Hashes });
+        return Some(Candidate { start: p, end: p, content: line.to_string(), kind: Kind::Hashes });
     }
     None
 }
@@ -410,7 +621,7 @@ fn last_answer_marker(region: &str, box_start: Option<usize>) -> Option<Candidat
         if has_box && !overrides_box(body, &content, kind) {
             continue;
         }
-        return Some(Candidate { start, content, kind });
+        return Some(Candidate { start, end: start, content, kind });
     }
     None
 }
@@ -461,14 +672,14 @@ fn last_box(s: &str) -> Option<Candidate> {
         }
         if j < b.len() && b[j] == b'{' {
             if let Some(c) = braces.close(j) {
-                return Some(Candidate { start: p, content: s[j + 1..c].to_string(), kind: Kind::Box });
+                return Some(Candidate { start: p, end: c + 1, content: s[j + 1..c].to_string(), kind: Kind::Box });
             }
         } else if j > p + len && j < b.len() {
             // `\boxed 5`: the next space-delimited token.
             let rest = &s[j..];
             let tok: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
             if !tok.is_empty() {
-                return Some(Candidate { start: p, content: tok, kind: Kind::Box });
+                return Some(Candidate { start: p, end: j + tok.len(), content: tok, kind: Kind::Box });
             }
         }
     }
@@ -540,6 +751,11 @@ fn cut_at_prose_clause(s: &str) -> &str {
                 let rest = s[i + 1..].trim_start();
                 let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
                 if word.len() >= 3 && !matches!(word.to_ascii_lowercase().as_str(), "and" | "or") {
+                    // `(B) 24, although (C) is close`: an answer naming two options commits to neither,
+                    // so the option it names later stays in (and the choice is then no choice).
+                    if opens_with_option(&s[..i]) && names_option(&s[i..]) && !word.eq_ignore_ascii_case("not") {
+                        return s;
+                    }
                     return s[..i].trim_end();
                 }
             }
@@ -547,6 +763,29 @@ fn cut_at_prose_clause(s: &str) -> &str {
         }
     }
     s
+}
+
+/// Starts with a multiple-choice label: `(B)`, `B)`, `B.`, `B:` or is a lone letter.
+fn opens_with_option(s: &str) -> bool {
+    let b = s.trim_start().as_bytes();
+    let letter = |c: u8| c.is_ascii_alphabetic() && c.to_ascii_uppercase() <= b'J';
+    match b {
+        [b'(', c, b')', ..] => letter(*c),
+        [c] => letter(*c),
+        [c, b')' | b'.' | b':', ..] => letter(*c),
+        _ => false,
+    }
+}
+
+/// Names an option label: `(C)` or ` C)` anywhere.
+fn names_option(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..b.len()).any(|i| {
+        b[i] == b')'
+            && b[i - 1].is_ascii_alphabetic()
+            && b[i - 1].to_ascii_uppercase() <= b'J'
+            && (i < 2 || !b[i - 2].is_ascii_alphanumeric())
+    })
 }
 
 /// Remove unescaped `$` (keeping `\$`, a currency sign).
@@ -716,9 +955,6 @@ fn last_number(s: &str) -> Option<(usize, usize)> {
 /// Strip delimiters and punctuation around an extracted answer; `None` when nothing is left.
 fn clean(raw: &str) -> Option<String> {
     let mut s = raw.trim();
-    if s.len() > MAX_ANSWER_BYTES {
-        s = &s[..floor_char_boundary(s, MAX_ANSWER_BYTES)];
-    }
     // A phrase or label whose content holds a box commits to the box.
     if s.contains("\\boxed") || s.contains("\\fbox") {
         if let Some(c) = last_box(s) {

@@ -58,6 +58,13 @@ fn map_unicode(s: &str) -> String {
             '\u{2229}' => out.push_str("\\cap "),
             '\u{00B1}' => out.push_str("\\pm "),
             '\u{2208}' => out.push_str("\\in "),
+            '\u{2205}' => out.push_str("\\emptyset "),
+            '\u{2248}' => out.push_str("\\approx "),
+            '\u{2261}' => out.push_str("\\equiv "),
+            '\u{230A}' => out.push_str("\\lfloor "),
+            '\u{230B}' => out.push_str("\\rfloor "),
+            '\u{2308}' => out.push_str("\\lceil "),
+            '\u{2309}' => out.push_str("\\rceil "),
             '\u{00B2}' => out.push_str("^2"),
             '\u{00B3}' => out.push_str("^3"),
             '\u{00BD}' => out.push_str("\\frac{1}{2}"),
@@ -393,6 +400,13 @@ fn rewrite_frame(s: &str, base: usize, braces: &LazyBraces, out: &mut Out) {
                     ',' | '!' | ';' | ':' | ' ' | '>' | '\n' => {
                         // Thin spaces between digit groups are thousands separators: drop them.
                         if ch == ',' && prev_is_digit(out.trimmed()) && next_is_digit(b, start + 1) {
+                        } else if ch == '!' && after_digit_comma(out.trimmed()) && next_is_digit(b, start + 1) {
+                            // `11,\! 111,\! 100`: the negative space closes up a thousands separator.
+                            i = start + 1;
+                            while i < b.len() && b[i] == b' ' {
+                                i += 1;
+                            }
+                            continue;
                         } else if ch != '!' || (out.view().ends_with(|c: char| c.is_ascii_alphabetic()) && b.get(start + 1).is_some_and(|c| c.is_ascii_alphabetic())) {
                             // `\!` joins, except between a command and a letter (`2\pi\!r` is `2\pi r`).
                             out.push_space();
@@ -584,6 +598,11 @@ fn replacement(name: &str) -> Option<&'static str> {
         "land" | "wedge" => " and ",
         "lor" | "vee" => " or ",
         "varnothing" | "emptyset" => "\\emptyset",
+        "simeq" | "thickapprox" | "approxeq" => "\\approx",
+        "arcsinh" | "asinh" => "\\arsinh",
+        "arccosh" | "acosh" => "\\arcosh",
+        "arctanh" | "atanh" => "\\artanh",
+        "mod" => "\\bmod",
         "to" | "rightarrow" | "longrightarrow" => "\\to",
         "Rightarrow" | "implies" | "Longrightarrow" => "\\implies",
         "dots" | "ldots" | "cdots" => "\\dots",
@@ -693,6 +712,10 @@ fn skip_spacing(mut s: &str) -> &str {
             None => return t,
         }
     }
+}
+
+fn after_digit_comma(out: &str) -> bool {
+    out.strip_suffix(',').is_some_and(|h| h.ends_with(|c: char| c.is_ascii_digit()))
 }
 
 fn prev_is_digit(out: &str) -> bool {

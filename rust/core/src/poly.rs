@@ -699,7 +699,7 @@ impl Ctx {
                 }
             }
             Expr::Func(Func::Exp, a) => self.exp(a),
-            Expr::Func(..) | Expr::Log(..) | Expr::Fact(..) | Expr::Binom(..) => self.opaque(e),
+            Expr::Func(..) | Expr::Log(..) | Expr::Fact(..) | Expr::Binom(..) | Expr::Call(..) => self.opaque(e),
         }
     }
 

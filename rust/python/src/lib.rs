@@ -118,6 +118,13 @@ fn extract_answer(py: Python<'_>, text: &Bound<'_, PyString>, require_marker: bo
     gate(py, move || core::extract::extract_answer_with(&t, require_marker))
 }
 
+/// The part of a completion that may hold its answer: after the last `</think>`; None while a `<think>` is open.
+#[pyfunction]
+fn answer_region(py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Option<String>> {
+    let t = lossy(text);
+    gate(py, move || core::extract::answer_region(&t).map(str::to_string))
+}
+
 /// The answer of a gold reference (`#### 72`, a last `\boxed{}`, or the bare answer).
 #[pyfunction]
 fn extract_gold(py: Python<'_>, gold: &Bound<'_, PyString>) -> PyResult<String> {
@@ -406,6 +413,7 @@ fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
     m.add_function(wrap_pyfunction!(extract_gold, m)?)?;
+    m.add_function(wrap_pyfunction!(answer_region, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
