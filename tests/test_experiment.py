@@ -500,8 +500,10 @@ def test_compare_bad_input_exits_2_naming_it(ladder_recipes, tmp_path):
         (["compare", "--run", "--recipes", "staged,sft_onyl", "--out", str(tmp_path / "r")], "unknown recipe 'sft_onyl'"),
     ]
     notrain = tmp_path / "notrain"
-    assert _cli("run", "--out", str(notrain), "--no-train", "--ladder-problems", "4", "--ladder-levels", "1,2",
-                "--no-progress", "--model", "stand-in", generator_factory=_factory(_cfg(notrain)))[0] == 0
+    code, out, _ = _cli("run", "--out", str(notrain), "--no-train", "--ladder-problems", "4", "--ladder-levels", "1,2",
+                        "--no-progress", "--model", "stand-in", generator_factory=_factory(_cfg(notrain)))
+    # --no-train says what it made, not "0 round(s)", and nothing "moved" (nothing was trained)
+    assert code == 0 and "--no-train: round 0's data" in out and "round(s)" not in out and "moved" not in out
     cases.append((["compare", staged, str(notrain)], f"{notrain}: has no held-out evaluation"))
     other = tmp_path / "seed1"
     cfg = _cfg(other, seed=1)

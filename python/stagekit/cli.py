@@ -274,8 +274,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     m = run(cfg, generator_factory=getattr(args, "generator_factory", None), trainer=getattr(args, "trainer", None))
     rounds = m.rounds
-    print(f"stagekit run: {len(rounds) - 1} round(s) in {time.perf_counter() - t0:.0f} s -> {cfg.out} "
-          f"(recipe {cfg.recipe})")
+    if cfg.train:
+        print(f"stagekit run: {len(rounds) - 1} round(s) in {time.perf_counter() - t0:.0f} s -> {cfg.out} "
+              f"(recipe {cfg.recipe})")
+    else:
+        print(f"stagekit run --no-train: round 0's data (stage sets, Bridge targets, the SFT set; no training) in "
+              f"{time.perf_counter() - t0:.0f} s -> {cfg.out} (recipe {cfg.recipe})")
     for line in _heldout_lines(m):
         print(line)
     for r in rounds:
@@ -286,6 +290,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
               + (f", RL rollouts {rows['rl_rollouts']}" if rows.get("rl_rollouts") else "")
               + (f", CFT records {rows['cft']}" if "cft" in rows else ""))
     mv = m.moved or {}
+    if not cfg.train:  # nothing was trained: nothing moved
+        print(f"  student (measured, Bridge continuations): {m.student}")
+        print(f"  report: {Path(cfg.out) / 'report.html'}")
+        return 0
     print(f"  moved (the training problems, re-measured): mean pass rate {mv['pass_rate_before']:.3f} -> "
           f"{mv['pass_rate_after']:.3f}; {mv['improved']} problems improved, {mv['worsened']} worsened; "
           + ", ".join(f"{k} {v}" for k, v in mv["transitions"].items()))
