@@ -319,6 +319,7 @@ fn words_to_symbols(s: &str) -> String {
 fn strip_units(s: &str) -> String {
     let mut s = s.trim_end().to_string();
     let mut in_phrase = false;
+    let mut pending_power: Option<String> = None;
     for _ in 0..8 {
         let Some(sp) = s.rfind(' ') else { break };
         let (head, word) = (s[..sp].trim_end(), s[sp + 1..].trim());
@@ -335,14 +336,23 @@ fn strip_units(s: &str) -> String {
         let head_ok = head.chars().any(|c| c.is_ascii_digit() || c == '\\')
             && !head.ends_with(['+', '-', '*', '/', '=', '^', '(', '[', ',']);
         let lw = w.to_ascii_lowercase();
-        if is_word && head_ok && !is_math_word(&lw) && !["or", "and"].contains(&lw.as_str()) {
+        // `4 thousand`, `4 squared`, `4 is wrong`: words that change or judge the value are never units
+        // (`squared`/`cubed` only after a unit word: `5 cm squared`).
+        let power = matches!(lw.as_str(), "squared" | "cubed");
+        if is_word && head_ok && !is_math_word(&lw) && (power || !crate::normalize::never_unit_word(&lw)) {
+            if power {
+                pending_power = Some(s.clone());
+            } else {
+                pending_power = None;
+            }
             s = head.to_string();
             in_phrase = true;
         } else {
             break;
         }
     }
-    s
+    // The phrase may not start with `squared`/`cubed` (`4 squared` is 16).
+    pending_power.unwrap_or(s)
 }
 
 /// The exponent of a unit: `2`, `{2}`, `-1`, `{-2}`.

@@ -205,8 +205,24 @@ fn decide(np: &str, ng: &str, gold_a: &Answer, opts: &Options) -> Status {
     }
 }
 
+/// The text without whitespace, except one space where whitespace separates a digit from a digit or a
+/// comma before it: `2 1/3` (a mixed number) is not `21/3`, `4 5` is not `45`, the list `1, 234` is not
+/// the number `1,234` (the parse decides those).
 fn squash(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
+    let mut out = String::with_capacity(s.len());
+    let mut gap = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            gap = true;
+            continue;
+        }
+        if gap && c.is_ascii_digit() && out.ends_with(|p: char| p.is_ascii_digit() || p == ',') {
+            out.push(' ');
+        }
+        gap = false;
+        out.push(c);
+    }
+    out
 }
 
 /// Check many pairs in parallel on the current rayon pool; results are in input order and identical to
@@ -368,6 +384,49 @@ mod tests {
         ] {
             assert_eq!(compare(p, g, &o), want, "{p} vs {g}");
             assert_eq!(compare(g, p, &o), want, "{g} vs {p}");
+        }
+    }
+
+    /// Near misses the audit generators (`tests/test_audit.py`) found accepted, each never `correct`
+    /// either way round, next to the equal forms that must stay `correct`.
+    #[test]
+    fn audit_near_misses() {
+        let o = Options::default();
+        for (p, g) in [
+            // Whitespace between digits is not nothing: a mixed number, a list, two numbers side by side.
+            ("2 1/3", "21/3"),
+            ("4 5", "45"),
+            ("4 5", "20"),
+            ("1 234", "234"),
+            ("1, 234", "1,234"),
+            ("1.2.3", "0.36"),
+            // Words after a number that change or judge its value are no unit.
+            ("4 \\text{ is wrong}", "4"),
+            ("4 \\text{ is not the answer}", "4"),
+            ("4 \\text{ thousand}", "4"),
+            ("4 \\text{ squared}", "4"),
+            ("4 \\text{ plus one}", "4"),
+            ("4 \\text{ fourths}", "4"),
+            ("4 thousand", "4"),
+            ("4 squared", "4"),
+            ("4 not", "4"),
+            // `n!!` is a double factorial, never `(n!)!`.
+            ("4!!", "24!"),
+            ("4!!", "620448401733239439360000"),
+        ] {
+            assert_ne!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
+            assert_ne!(compare(g, p, &o), Status::Correct, "{g} vs {p}");
+        }
+        for (p, g) in [
+            ("2 1/3", "7/3"),
+            ("\\frac 3 4", "0.75"),
+            ("3\\,607\\,421", "3607421"),
+            ("4 \\text{ cm squared}", "4"),
+            ("4 cm squared", "4"),
+            ("5 \\text{ meters per second}", "5"),
+            ("(4!)!", "24!"),
+        ] {
+            assert_eq!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
         }
     }
 

@@ -431,6 +431,16 @@ pub fn tokenize(s: &str) -> PResult<Vec<Tok>> {
                 if i - start > MAX_LITERAL_DIGITS {
                     return Err(ParseError::TooLong);
                 }
+                // Two numbers side by side (`4 5`, `1 234`, `1.2.3`) are no product: `4 5` is not 20, nor
+                // 45. Only a command's unbraced arguments are (`\frac 3 4`, `\binom 5 2`, `x^2 3`).
+                if let [.., before, Tok::Num(_)] = toks.as_slice() {
+                    if !matches!(before, Tok::Cmd(_) | Tok::Op(b'^' | b'_')) {
+                        return Err(ParseError::Unexpected("two numbers side by side".into()));
+                    }
+                }
+                if toks.len() == 1 && matches!(toks[0], Tok::Num(_)) {
+                    return Err(ParseError::Unexpected("two numbers side by side".into()));
+                }
                 toks.push(Tok::Num(s[start..i].to_string()));
             }
             b'a'..=b'z' | b'A'..=b'Z' => {
@@ -774,6 +784,7 @@ impl<'a> Parser<'a> {
             let mut links = 1;
             while self.peek_op(b'!') {
                 self.bump();
+                self.double_factorial()?;
                 self.chain(links)?;
                 links += 1;
                 e = Expr::Fact(Box::new(e));
@@ -796,6 +807,15 @@ impl<'a> Parser<'a> {
         self.power()
     }
 
+    /// `n!!` is the double factorial, not `(n!)!`: not evaluated, so it is never read as the other
+    /// (`4!!` is 8 in one reading and 24! in the other). `(4!)!` is written with brackets.
+    fn double_factorial(&self) -> PResult<()> {
+        if self.peek_op(b'!') {
+            return Err(ParseError::Unsupported("double factorial `!!`".into()));
+        }
+        Ok(())
+    }
+
     /// postfix := atom ('!' | '%' | "'")*
     fn postfix(&mut self) -> PResult<Expr> {
         let mut e = self.atom()?;
@@ -803,6 +823,7 @@ impl<'a> Parser<'a> {
         loop {
             if self.peek_op(b'!') {
                 self.bump();
+                self.double_factorial()?;
                 self.chain(links)?;
                 e = Expr::Fact(Box::new(e));
             } else if self.peek_op(b'%') {

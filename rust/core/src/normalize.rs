@@ -350,13 +350,54 @@ fn is_unit_char(c: char) -> bool {
 
 /// [`is_unit_text`] of a frame's (trimmed) text, in constant time from the counts [`Out`] keeps: only a
 /// text of at most nine characters other than `.` can be one of the excluded connectives.
+///
+/// A unit phrase is short (at most [`MAX_UNIT_TEXT`] characters; a longer text after a number is prose,
+/// kept), so checking its words costs constant time too.
 fn frame_is_unit_text(w: &str, bad: usize, non_dot: usize) -> bool {
-    let starts_ci = |p: &str| w.len() >= p.len() && w.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
-    bad == 0
-        && w.chars().next().is_some_and(|c| c.is_alphabetic())
-        && !starts_ci("or ")
-        && !starts_ci("and ")
-        && (non_dot > 9 || is_unit_text(w))
+    bad == 0 && non_dot <= MAX_UNIT_TEXT && w.len() <= 4 * MAX_UNIT_TEXT && is_unit_text(w)
+}
+
+/// The longest text a unit phrase may be (`square units`, `kcal m^{-2} yr^{-1}`, `meters per second`).
+const MAX_UNIT_TEXT: usize = 40;
+
+/// Words that are never part of a unit after a number, because they change its value or judge it:
+/// `4 \text{ thousand}`, `4 \text{ squared}`, `4 \text{ plus one}`, `4 \text{ is wrong}`, `4 \text{ not}`.
+/// Dropping them as units would let an answer say another value (or disown its own) and still match.
+/// `squared` and `cubed` are allowed after a unit word (`5 \text{ cm squared}`), never first.
+pub(crate) fn never_unit_word(lw: &str) -> bool {
+    let lw = lw.trim_end_matches(['.', ',', ';', ':', '!', '?']);
+    let stem = lw.strip_suffix("ths").or_else(|| lw.strip_suffix("th")).unwrap_or("");
+    matches!(
+        lw,
+        "or" | "and" | "if" | "for" | "when" | "where" | "otherwise" | "is" | "isn't" | "isnt" | "was" | "are"
+            | "be" | "i" | "e" | "p.m" | "a.m" | "pm" | "am" | "not" | "no" | "non" | "never" | "nope" | "wrong"
+            | "incorrect" | "false" | "true" | "correct" | "right" | "but" | "except" | "maybe" | "perhaps"
+            | "probably" | "possibly" | "unless" | "than" | "less" | "more" | "plus" | "minus" | "times"
+            | "over" | "divided" | "by" | "squared" | "cubed" | "inverse" | "reciprocal" | "negative"
+            | "positive" | "remainder" | "root" | "roots" | "power" | "powers" | "factorial" | "hundred"
+            | "hundreds" | "thousand" | "thousands" | "million" | "millions" | "billion" | "billions"
+            | "trillion" | "trillions" | "lakh" | "lakhs" | "crore" | "crores" | "dozen" | "dozens" | "score"
+            | "gross" | "half" | "halves" | "third" | "thirds" | "quarter" | "quarters" | "twice" | "thrice"
+            | "double" | "triple" | "out" | "mod" | "modulo" | "pi"
+    ) || matches!(
+        stem,
+        "four" | "fif" | "six" | "seven" | "eigh" | "nin" | "ten" | "eleven" | "twelf" | "hundred" | "thousand"
+            | "million" | "billion"
+    )
+}
+
+/// A unit phrase's words: none that [`never_unit_word`] excludes, except `squared`/`cubed` after a unit.
+pub(crate) fn unit_words_ok<'a>(words: impl Iterator<Item = &'a str>) -> bool {
+    let mut first = true;
+    for w in words {
+        let lw = w.to_ascii_lowercase();
+        let power = matches!(lw.trim_end_matches('.'), "squared" | "cubed");
+        if never_unit_word(&lw) && !(power && !first) {
+            return false;
+        }
+        first = false;
+    }
+    true
 }
 
 fn rewrite_commands(s: &str) -> String {
@@ -640,12 +681,7 @@ pub(crate) fn is_unit_text(w: &str) -> bool {
     !w.is_empty()
         && w.chars().next().is_some_and(|c| c.is_alphabetic())
         && w.chars().all(|c| c.is_alphabetic() || " /.-^{}0123456789".contains(c))
-        && !matches!(
-            lw.trim_end_matches('.'),
-            "or" | "and" | "if" | "for" | "when" | "where" | "otherwise" | "is" | "i" | "e" | "p.m" | "a.m" | "pm" | "am"
-        )
-        && !lw.starts_with("or ")
-        && !lw.starts_with("and ")
+        && unit_words_ok(lw.split([' ', '/']).filter(|x| !x.is_empty()))
 }
 
 /// Skip an exponent (`^2`, `^{-1}`) at `i`, returning the index after it.
