@@ -413,6 +413,14 @@ mod tests {
             // `n!!` is a double factorial, never `(n!)!`.
             ("4!!", "24!"),
             ("4!!", "620448401733239439360000"),
+            // Intervals are not lists or sets of their endpoints; a point's coordinates follow its names.
+            ("1, 2", "(1, 2]"),
+            ("1, 2", "[1, 2)"),
+            ("1, 2", "[1, 2]"),
+            ("[1, 2]", "\\{1, 2\\}"),
+            ("(1, 2]", "\\{1, 2\\}"),
+            ("x = 2, y = 1", "(1, 2)"),
+            ("y = 2, x = 1", "(2, 1)"),
         ] {
             assert_ne!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
             assert_ne!(compare(g, p, &o), Status::Correct, "{g} vs {p}");
@@ -425,6 +433,9 @@ mod tests {
             ("4 cm squared", "4"),
             ("5 \\text{ meters per second}", "5"),
             ("(4!)!", "24!"),
+            ("y = 2, x = 1", "(1, 2)"),
+            ("1, 2", "(1, 2)"),
+            ("(-2, 3)", "x = 3 \\text{ or } x = -2"),
         ] {
             assert_eq!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
         }

@@ -368,14 +368,32 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
                 _ => NotEqual,
             }
         }
+        // Only a tuple in round brackets may be a point or a list of values: `[1, 2]`, `(1, 2]` and `[1, 2)`
+        // are intervals, never the two numbers `1, 2` nor the set `\{1, 2\}`.
+        (List(_) | Set(_), Tuple { open, close, .. }) | (Tuple { open, close, .. }, List(_) | Set(_))
+            if (*open, *close) != (b'(', b')') =>
+        {
+            match (to_intervals(pred), to_intervals(gold)) {
+                (Some(x), Some(y)) => intervals(&x, &y, opts),
+                _ => NotEqual,
+            }
+        }
+        // Values named by distinct names (`x = 1, y = 2`) are a point, its coordinates in the order of
+        // their names (`y = 2, x = 1` is the point `(1, 2)`, never `(2, 1)`). The same name twice
+        // (`x = 1 or x = 2`) is a list of roots: a gold point or interval `(1, 2)` is not one (a tuple
+        // predicted against gold roots is read as the roots, below).
+        (List(a), Tuple { items: b, .. }) | (Tuple { items: b, .. }, List(a)) if named_items(a).is_some() => {
+            match named_point(a) {
+                Some(p) => ordered(&p, b, opts),
+                None if matches!(pred, Tuple { .. }) => unordered(b, a, opts),
+                None => NotEqual,
+            }
+        }
         // A bare list against a tuple: in order (`3, -1` is the point `(3, -1)`).
         (List(a), Tuple { items: b, .. }) => ordered(a, b, opts),
         // A tuple against a bare list of roots: unordered.
-        (Tuple { items: a, open: b'(', .. }, List(b)) => unordered(a, b, opts),
-        (Tuple { .. }, Set(b)) => match pred {
-            Tuple { items: a, .. } => unordered(a, b, opts),
-            _ => NotEqual,
-        },
+        (Tuple { items: a, .. }, List(b)) => unordered(a, b, opts),
+        (Tuple { items: a, .. }, Set(b)) => unordered(a, b, opts),
         _ => match (to_intervals(pred), to_intervals(gold)) {
             (Some(x), Some(y)) if matches!(gold, Intervals(_)) || matches!(pred, Intervals(_)) => intervals(&x, &y, opts),
             _ => NotEqual,
@@ -446,6 +464,38 @@ fn vector_vs_items(m: &[Vec<Expr>], items: &[Answer], opts: &Options) -> Decisio
         Answer::Scalar(y) => scalar(x, y, opts),
         _ => NotEqual,
     }))
+}
+
+/// The names of a list's items when every item is a named value (`x = 1`, `y = 2`) and there are two or more.
+fn named_items(items: &[Answer]) -> Option<Vec<&str>> {
+    let names: Option<Vec<&str>> = items
+        .iter()
+        .map(|it| match it {
+            Answer::Equation { named: Some(n), .. } => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    names.filter(|n| n.len() >= 2)
+}
+
+/// The coordinates of a point written as named values (`y = 2, x = 1`), in the order of their names
+/// (`(x, y)`, `(a, b, c)`); `None` when a name repeats (`x = 1 or x = 2`: roots, not a point).
+fn named_point(items: &[Answer]) -> Option<Vec<Answer>> {
+    let names = named_items(items)?;
+    let mut pairs: Vec<(&str, &Answer)> = names.into_iter().zip(items).collect();
+    pairs.sort_by(|x, y| x.0.cmp(y.0));
+    if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    Some(
+        pairs
+            .into_iter()
+            .map(|(_, it)| match it {
+                Answer::Equation { rhs, .. } => Answer::Scalar(rhs.clone()),
+                other => other.clone(),
+            })
+            .collect(),
+    )
 }
 
 fn ordered(a: &[Answer], b: &[Answer], opts: &Options) -> Decision {
