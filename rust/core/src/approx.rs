@@ -295,7 +295,7 @@ impl Approx {
             return Approx::undefined();
         }
         let nv = v.norm();
-        let ln_a = self.v.ln();
+        let ln_a = crate::eval::principal(self.v).ln();
         let (nb, nl) = (b.v.norm(), ln_a.norm());
         let ga = nv * nb / na; // |∂v/∂a|
         let gb = nv * nl; // |∂v/∂b|
@@ -316,7 +316,7 @@ impl Approx {
 
     /// A function of one argument.
     pub fn func(self, f: Func) -> Approx {
-        let x = self.v;
+        let x = crate::eval::principal(self.v);
         if is_nan(x) {
             return Approx::undefined();
         }

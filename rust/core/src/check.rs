@@ -421,6 +421,11 @@ mod tests {
             ("(1, 2]", "\\{1, 2\\}"),
             ("x = 2, y = 1", "(1, 2)"),
             ("y = 2, x = 1", "(2, 1)"),
+            // Principal values of real arguments on a branch cut (a negated zero imaginary part).
+            ("\\sqrt{-4}", "-2i"),
+            ("\\sqrt{-9}", "-3i"),
+            ("(-4)^{1/2}", "-2i"),
+            ("\\ln(-1)", "-i\\pi"),
         ] {
             assert_ne!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
             assert_ne!(compare(g, p, &o), Status::Correct, "{g} vs {p}");
@@ -436,6 +441,9 @@ mod tests {
             ("y = 2, x = 1", "(1, 2)"),
             ("1, 2", "(1, 2)"),
             ("(-2, 3)", "x = 3 \\text{ or } x = -2"),
+            ("\\sqrt{-4}", "2i"),
+            ("\\sqrt{-2}", "i\\sqrt2"),
+            ("\\ln(-1)", "i\\pi"),
         ] {
             assert_eq!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
         }

@@ -405,7 +405,7 @@ fn numeric_inner(e: &Expr, env: &Env<C>) -> C {
         Expr::Pow(a, b) => cpow(numeric(a, env), numeric(b, env)),
         Expr::Root(n, x) => cpow(numeric(x, env), cdiv(C::new(1.0, 0.0), numeric(n, env))),
         Expr::Func(f, a) => {
-            let x = numeric(a, env);
+            let x = principal(numeric(a, env));
             match f {
                 Func::Sin => x.sin(),
                 Func::Cos => x.cos(),
@@ -467,9 +467,9 @@ fn numeric_inner(e: &Expr, env: &Env<C>) -> C {
             }
         }
         Expr::Log(base, a) => {
-            let x = numeric(a, env).ln();
+            let x = principal(numeric(a, env)).ln();
             match base {
-                Some(b) => cdiv(x, numeric(b, env).ln()),
+                Some(b) => cdiv(x, principal(numeric(b, env)).ln()),
                 None => x,
             }
         }
@@ -528,7 +528,15 @@ fn cdiv(a: C, b: C) -> C {
     }
 }
 
+/// `x` with a zero part's sign dropped: `-(4 + 0i)` is `-4 - 0i`, whose square root on the other side of
+/// the branch cut is `-2i`. Functions with a branch cut (roots, logarithms, inverse trigonometric and
+/// hyperbolic functions, powers) take the principal value of a real argument: `\sqrt{-4}` = `2i`.
+pub(crate) fn principal(x: C) -> C {
+    C::new(if x.re == 0.0 { 0.0 } else { x.re }, if x.im == 0.0 { 0.0 } else { x.im })
+}
+
 pub(crate) fn cpow(a: C, b: C) -> C {
+    let a = principal(a);
     if b.im == 0.0 && b.re.fract() == 0.0 && b.re.abs() <= 1024.0 {
         let n = b.re as i32;
         if a.im == 0.0 {
