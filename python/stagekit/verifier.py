@@ -66,6 +66,14 @@ MAX_THREADS: int = _core.MAX_THREADS
 VerifierError = _core.VerifierError
 
 
+def _threads(threads: int | None) -> int | None:
+    """``threads=`` as the core takes it: a count past any machine's (``10**20``) is capped like any count
+    above :data:`MAX_THREADS` (with the same warning), not an ``OverflowError``."""
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 2**62:
+        return 2**62
+    return threads
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The verifier's decision on one (completion, gold) pair.
@@ -191,7 +199,7 @@ def verify_batch(
     >>> verify_batch(["\\boxed{4}", "\\boxed{5}"], ["4", "4"]).to_pylist()
     [True, False]
     """
-    return _core.verify_batch(completions, golds, threads, rel_tol, require_marker)
+    return _core.verify_batch(completions, golds, _threads(threads), rel_tol, require_marker)
 
 
 def check_batch(
@@ -224,7 +232,9 @@ def _check_table(
 ) -> pa.Table:
     import pyarrow as pa
 
-    correct, codes, predicted, gold = _core.check_batch(completions, golds, threads, rel_tol, with_gold, require_marker)
+    correct, codes, predicted, gold = _core.check_batch(
+        completions, golds, _threads(threads), rel_tol, with_gold, require_marker
+    )
     status = pa.DictionaryArray.from_arrays(codes, pa.array(STATUSES, pa.string()))
     columns = {"correct": correct, "status": status, "predicted": predicted}
     if with_gold:
