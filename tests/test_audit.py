@@ -8,7 +8,8 @@ arithmetic or sympy on the drawn values, never from the renderings:
 - *numbers*: percent / decimal / fraction shifts (``50\\%`` vs ``0.05``), scientific exponents one off,
   mixed numbers against the digits run together (``2 1/3`` vs ``21/3``), two numbers side by side
   (``4 5``), a list against its digits with separators (``1, 234`` vs ``1234``), huge integers one off in
-  the last digit, signs (unicode minus, ``+``), leading zeros (equal);
+  the last digit, signs (unicode minus, ``+``), leading zeros (equal); a slash before a product
+  (``1/2\\pi``: ``(1/2)\\pi`` or ``1/(2\\pi)``) is neither reading;
 - *words after a number*: a word that changes or judges the value (``4 \\text{ thousand}``, ``4 squared``,
   ``4 \\text{ is wrong}``) is never a unit; unit words stay units (controls);
 - *intervals and sets*: endpoint brackets swapped, an endpoint moved, unions reordered (equal) or one
@@ -134,6 +135,24 @@ def test_numbers_near_misses_rejected_and_equal_forms_accepted():
     assert not accepted, f"{len(accepted)} false accepts, e.g. {accepted[:5]}"
     rejected = [(p, g, sk.compare(p, g)) for p, g in equal if sk.compare(p, g) != "correct"]
     assert not rejected, f"{len(rejected)}/{len(equal)} equal forms rejected, e.g. {rejected[:5]}"
+
+
+def test_slash_before_a_product_is_never_guessed():
+    """`a/bc` is `(a/b)c` to some readers and `a/(bc)` to others: neither reading is ever `correct`."""
+    r = random.Random(SEED + 9)
+    x = sympy.Symbol("x")
+    for _ in range(_n(100)):
+        a, b = r.randint(1, 9), r.randint(2, 9)
+        factor, value = r.choice([("x", x), ("\\pi", sympy.pi), ("\\sqrt{3}", sympy.sqrt(3)), ("(x+1)", x + 1)])
+        left, right = sympy.Rational(a, b) * value, sympy.Rational(a, b) / value
+        assert sympy.simplify(left - right) != 0
+        text = f"{a}/{b}{factor}"
+        for reading in (f"\\frac{{{a}}}{{{b}}}{factor}", f"\\frac{{{a}}}{{{b}{factor}}}"):
+            assert sk.compare(text, reading) != "correct", (text, reading)
+            assert sk.compare(reading, text) != "correct", (reading, text)
+        # Brackets decide it.
+        assert sk.compare(f"({a}/{b}){factor}", f"\\frac{{{a}}}{{{b}}}{factor}") == "correct"
+        assert sk.compare(f"{a}/({b}{factor})", f"\\frac{{{a}}}{{{b}{factor}}}") == "correct"
 
 
 # --- words after a number ------------------------------------------------------------------------------

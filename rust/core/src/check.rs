@@ -426,6 +426,12 @@ mod tests {
             ("\\sqrt{-9}", "-3i"),
             ("(-4)^{1/2}", "-2i"),
             ("\\ln(-1)", "-i\\pi"),
+            // `a/bc` has two readings; neither is taken.
+            ("1/2\\pi", "\\frac{\\pi}{2}"),
+            ("1/2\\pi", "\\frac{1}{2\\pi}"),
+            ("1/2x", "\\frac{x}{2}"),
+            ("6/2(1+2)", "9"),
+            ("6/2(1+2)", "1"),
         ] {
             assert_ne!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
             assert_ne!(compare(g, p, &o), Status::Correct, "{g} vs {p}");
@@ -444,6 +450,9 @@ mod tests {
             ("\\sqrt{-4}", "2i"),
             ("\\sqrt{-2}", "i\\sqrt2"),
             ("\\ln(-1)", "i\\pi"),
+            ("(1/2)x", "\\frac{x}{2}"),
+            ("1/(2x)", "\\frac{1}{2x}"),
+            ("3/4 \\cdot x", "0.75x"),
         ] {
             assert_eq!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
         }

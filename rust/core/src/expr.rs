@@ -722,6 +722,11 @@ impl<'a> Parser<'a> {
                 Some(Tok::Op(b'/')) => {
                     self.bump();
                     let f = self.signed_factor()?;
+                    // `1/2x`, `1/2\pi`, `6/2(1+2)`: a divisor followed by a product is read as `(1/2)x` by
+                    // some and as `1/(2x)` by others (`1/2\pi` is rarely `\pi/2`); neither is a guess.
+                    if self.pending_digits.is_some() || self.peek().is_some_and(starts_atom) {
+                        return Err(ParseError::Unsupported("ambiguous `a/bc`: (a/b)c or a/(bc)".into()));
+                    }
                     links += 1;
                     self.chain(links)?;
                     acc = Expr::Div(Box::new(acc), Box::new(f));
