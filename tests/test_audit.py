@@ -313,7 +313,8 @@ def test_multiple_choice_spellings_and_two_options():
         equal += [(s, c) for s in (f"({c})", f"{c})", f"Option {c}", f"\\text{{({c})}}", f"({c}) {v}", c.lower())]
         near += [(s, c) for s in (d, f"({d})", f"Option {d}", f"{d}) {v}")]
         for joint in (f"{c} or {d}", f"{d} or {c}", f"{c} and {d}", f"({c}), ({d})", f"{c}/{d}", f"{c}, {d}",
-                      f"{c} or not {c}", f"({c}) or ({d})", f"{c} \\text{{ or }} {d}", f"{c}{d}", "ABCDE"):  # fmt: skip
+                      f"{c} or not {c}", f"({c}) or ({d})", f"{c} \\text{{ or }} {d}", f"{c}{d}", "ABCDE",
+                      f"({c}){d}", f"{c}){d}", f"({c}){d}{v}"):  # fmt: skip
             near.append((joint, c))
     accepted = [(p, g) for p, g in near if sk.compare(p, g) == "correct"]
     assert not accepted, accepted[:5]

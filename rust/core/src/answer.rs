@@ -59,7 +59,14 @@ pub fn single_choice(normalized: &str) -> Option<char> {
     let (c, rest) = choice_label(normalized, false)?;
     let lower = normalized.trim().chars().any(|x| x == c.to_ascii_lowercase())
         && !normalized.trim().contains(c);
-    (!names_another_option(rest, c, lower)).then_some(c)
+    // Another option's letter glued to a bracketed label (`(C)D`, `C)D0`; not a word: `(C)Dog`; after
+    // `B.` or `A:` a letter may begin the option's own text: `B.G`, `A:I and II only`).
+    let label = &normalized[..normalized.len() - rest.len()];
+    let mut after = rest.chars();
+    let glued = label.ends_with(')')
+        && after.next().is_some_and(|x| x.is_ascii_uppercase() && x != c && x <= 'J')
+        && after.next().is_none_or(|x| !x.is_alphabetic());
+    (!glued && !names_another_option(rest, c, lower)).then_some(c)
 }
 
 /// Whether the text after an option's label names another option: another labelled option `(X)` / `X)`
@@ -883,6 +890,11 @@ fn name_inner(toks: &[Tok]) -> Option<String> {
     let mut i = 0;
     while i < toks.len() {
         match &toks[i] {
+            // `e` and `i` beside anything but a subscript or prime are the constants (`e^2 x`, `ix`), as
+            // `\pi x` is: a product with a constant is no name (`e^2x = e^2` is `x = 1`, not `e^2`).
+            Tok::Id(c) if (c == "e" || c == "i") && toks.len() > 1 && !matches!(toks.get(i + 1), Some(Tok::Op(b'_' | b'\''))) => {
+                return None;
+            }
             Tok::Id(_) => has_name = true,
             Tok::Cmd(c) if is_greek(c) => has_name = true,
             Tok::Cmd(c) if is_accent(c) => {

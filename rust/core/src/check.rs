@@ -432,6 +432,11 @@ mod tests {
             ("1/2x", "\\frac{x}{2}"),
             ("6/2(1+2)", "9"),
             ("6/2(1+2)", "1"),
+            // Another option's letter glued to the label; the constant `e` in a left side is no name.
+            ("(C)D", "C"),
+            ("C)D0", "C"),
+            ("e^2x = e^2", "e^2"),
+            ("ix = 5", "5"),
         ] {
             assert_ne!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
             assert_ne!(compare(g, p, &o), Status::Correct, "{g} vs {p}");
@@ -453,6 +458,11 @@ mod tests {
             ("(1/2)x", "\\frac{x}{2}"),
             ("1/(2x)", "\\frac{1}{2x}"),
             ("3/4 \\cdot x", "0.75x"),
+            ("(C)24", "C"),
+            ("(C)Dog", "C"),
+            ("e = 0.5", "0.5"),
+            ("e_1 = 0.5", "0.5"),
+            ("e^2x = e^2", "x = 1"),
         ] {
             assert_eq!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
         }
