@@ -23,6 +23,8 @@ arithmetic or sympy on the drawn values, never from the renderings:
 - *constants*: ``\\pi``, ``\\sqrt 3``, ``\\ln 2``, ``e^2`` and others rounded to k digits: accepted only
   within the default ``rel_tol`` 1e-8, never a human rounding; complex roots of negatives take the
   principal branch (``\\sqrt{-4}`` = ``2i`` ≠ ``-2i``);
+- *transitivity*: no answer (random tokens and golds glued together) is accepted against two golds that
+  differ from each other;
 - *hostile input*: random LaTeX tokens, markers and unicode through every entry point (``check``,
   ``compare``, ``extract_answer``, ``normalize_answer``, ``check_batch``, ``verify_batch``, ``score``):
   only the four statuses, never an exception.
@@ -428,6 +430,33 @@ TOKENS = [
 ]  # fmt: skip
 
 _text = st.lists(st.one_of(st.sampled_from(TOKENS), st.characters()), max_size=30).map("".join)
+
+
+# Golds that are pairwise different answers, with no pair that a documented convention relates (no two
+# numbers a factor 100 apart, which the percent policy joins; no option letters, congruences or bare lists).
+DISTINCT_GOLDS = [
+    "4", "5", "-4", "0", "\\frac12", "2", "\\pi", "\\sqrt2", "x", "2x", "x+1", "x^2", "(1,2)", "(2,1)", "[1,2]",
+    "(1,2]", "x>2", "x\\ge2", "x<2", "y=2x+1", "y=2x", "\\infty", "-\\infty", "\\emptyset", "2i", "-2i", "e^2",
+    "\\ln 2", "1000", "\\text{yes}", "\\text{no}", "x=1", "x=2", "a<b", "a>b", "2\\sqrt2", "3\\sqrt2",
+    "\\frac{\\pi}{2}", "\\frac{1}{2\\pi}", "7/3", "21/3", "20", "45", "1234", "\\{1,3\\}",
+    "\\begin{pmatrix}1 & 2\\\\ 3 & 4\\end{pmatrix}", "\\sin x", "\\cos x",
+]  # fmt: skip
+
+
+def test_no_answer_equals_two_different_golds():
+    """Transitivity as the oracle: an answer accepted against two golds that differ from each other is a
+    false accept against one of them, whatever the answer is (random tokens and golds glued together)."""
+    golds = DISTINCT_GOLDS
+    differ = {(a, b) for a in golds for b in golds if a != b and sk.compare(a, b) == "incorrect"}
+    assert len(differ) >= len(golds) * (len(golds) - 1) * 0.9
+    r = random.Random(SEED + 10)
+    pieces = TOKENS + golds * 3
+    bad = []
+    for _ in range(_n(1500)):
+        p = "".join(r.choice(pieces) for _ in range(r.randint(1, 5)))
+        accepted = [g for g in golds if sk.compare(p, g) == "correct"]
+        bad += [(p, a, b) for i, a in enumerate(accepted) for b in accepted[i + 1 :] if (a, b) in differ]
+    assert not bad, f"{len(bad)} answers accepted against two different golds, e.g. {bad[:5]}"
 
 
 def _no_surrogates(s: str) -> str:
