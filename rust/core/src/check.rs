@@ -437,6 +437,9 @@ mod tests {
             ("C)D0", "C"),
             ("e^2x = e^2", "e^2"),
             ("ix = 5", "5"),
+            ("R", "(-\\infty, \\infty)"),
+            ("\\{1, 2, 2\\}", "\\{1, 2, 3\\}"),
+            ("\\{2, 2\\}", "\\{1, 2\\}"),
         ] {
             assert_ne!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
             assert_ne!(compare(g, p, &o), Status::Correct, "{g} vs {p}");
@@ -463,6 +466,9 @@ mod tests {
             ("e = 0.5", "0.5"),
             ("e_1 = 0.5", "0.5"),
             ("e^2x = e^2", "x = 1"),
+            ("(-\\infty, \\infty)", "\\mathbb{R}"),
+            ("x \\in \\mathbb{R}", "(-\\infty, \\infty)"),
+            ("\\{1, 2, 2\\}", "\\{1, 2\\}"),
         ] {
             assert_eq!(compare(p, g, &o), Status::Correct, "{p} vs {g}");
         }

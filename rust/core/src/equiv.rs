@@ -344,6 +344,7 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
         }
         (Matrix(m), Tuple { items, .. }) | (Matrix(m), List(items)) => vector_vs_items(m, items, opts),
         (Tuple { items, .. }, Matrix(m)) | (List(items), Matrix(m)) => vector_vs_items(m, items, opts),
+        (Set(a), Set(b)) if has_repeats(a) || has_repeats(b) => equivalent(&Set(distinct(a)), &Set(distinct(b)), opts),
         (Set(a), Set(b)) | (List(a), Set(b)) | (Set(a), List(b)) | (List(a), List(b)) => {
             // `\{2 \pm 1\}`, `\pm 1, \pm 7`: each `±` item stands for both of its values.
             let (ea, eb) = (expand_pm_items(a), expand_pm_items(b));
@@ -464,6 +465,22 @@ fn vector_vs_items(m: &[Vec<Expr>], items: &[Answer], opts: &Options) -> Decisio
         Answer::Scalar(y) => scalar(x, y, opts),
         _ => NotEqual,
     }))
+}
+
+/// A set written with an item twice (`\{1, 2, 2\}`) is the set without the repeat (only items written
+/// identically are merged).
+fn has_repeats(items: &[Answer]) -> bool {
+    items.len() <= 64 && items.iter().enumerate().any(|(i, x)| items[..i].contains(x))
+}
+
+fn distinct(items: &[Answer]) -> Vec<Answer> {
+    let mut out: Vec<Answer> = Vec::new();
+    for it in items {
+        if !out.contains(it) {
+            out.push(it.clone());
+        }
+    }
+    out
 }
 
 /// The names of a list's items when every item is a named value (`x = 1`, `y = 2`) and there are two or more.

@@ -487,6 +487,12 @@ fn rewrite_frame(s: &str, base: usize, braces: &LazyBraces, out: &mut Out) {
                 }
                 if k < b.len() && b[k] == b'{' {
                     if let Some(e) = close(k + 1) {
+                        if name == "mathbb" && s[k + 1..e].trim() == "R" {
+                            // `\mathbb{R}`, all real numbers, is the interval (`R` alone may be a radius).
+                            out.push_str("(-\\infty,\\infty)");
+                            i = e + 1;
+                            continue;
+                        }
                         let unit_may_follow = after_quantity(out.trimmed());
                         let (len, before) = (out.s.len(), out.state());
                         // `\operatorname{lcm}` names the command `\lcm`; an argument that does not start
