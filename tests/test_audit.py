@@ -157,6 +157,19 @@ def test_slash_before_a_product_is_never_guessed():
         assert sk.compare(f"{a}/({b}{factor})", f"\\frac{{{a}}}{{{b}{factor}}}") == "correct"
 
 
+def test_false_computations_state_nothing():
+    """`a op b = c` commits to `c` only when the computation holds (exact arithmetic as the oracle)."""
+    r = random.Random(SEED + 11)
+    for _ in range(_n(150)):
+        a, b = r.randint(1, 99), r.randint(1, 99)
+        op, value = r.choice([("+", a + b), ("-", a - b), ("\\cdot", a * b), ("\\times", a * b)])
+        wrong = value + r.choice([-10, -1, 1, 2, 10])
+        assert sk.compare(f"{a} {op} {b} = {value}", str(value)) == "correct"
+        assert sk.compare(f"{a} {op} {b} = {wrong}", str(wrong)) != "correct"
+        assert sk.compare(f"{a} {op} {b} = {wrong}", str(value)) != "correct"
+        assert sk.compare(str(wrong), f"{a} {op} {b} = {wrong}") != "correct"
+
+
 # --- words after a number ------------------------------------------------------------------------------
 
 VALUE_WORDS = [

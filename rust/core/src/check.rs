@@ -438,6 +438,10 @@ mod tests {
             ("e^2x = e^2", "e^2"),
             ("ix = 5", "5"),
             ("R", "(-\\infty, \\infty)"),
+            // A false computation states nothing, whatever its last side.
+            ("2 \\cdot 3 = 7", "7"),
+            ("11 + 2 = 22", "22"),
+            ("\\frac{6}{4} = 1.6", "1.6"),
             ("\\{1, 2, 2\\}", "\\{1, 2, 3\\}"),
             ("\\{2, 2\\}", "\\{1, 2\\}"),
         ] {

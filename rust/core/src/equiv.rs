@@ -301,8 +301,13 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
         (List(_), Equation { rhs, named: Some(_), .. }) if rhs.has_pm() => equivalent(pred, &List(pm_list(rhs)), opts),
         // `11 + 2 = 13` against `13`: an equation whose left side has no variable states a computation, and
         // its value is the last side (`2 \cdot 3 = 6`, `\frac{6}{4} = 1.5`); a wrong sum stays wrong.
-        (Equation { lhs, rhs, named: None }, Scalar(g)) if is_constant(lhs) && !g.has_pm() => scalar(rhs, g, opts),
-        (Scalar(p), Equation { lhs, rhs, named: None }) if is_constant(lhs) && !p.has_pm() => scalar(p, rhs, opts),
+        // A false computation (`2 \cdot 3 = 7`) states nothing, whatever its last side.
+        (Equation { lhs, rhs, named: None }, Scalar(g)) if is_constant(lhs) && !g.has_pm() => {
+            computed(lhs, rhs, opts, || scalar(rhs, g, opts))
+        }
+        (Scalar(p), Equation { lhs, rhs, named: None }) if is_constant(lhs) && !p.has_pm() => {
+            computed(lhs, rhs, opts, || scalar(p, rhs, opts))
+        }
         (Equation { lhs: pl, rhs: pr, named: pn }, Equation { lhs: gl, rhs: gr, named: gn }) => {
             if pn.is_some() && pn == gn {
                 return scalar(pr, gr, opts);
@@ -399,6 +404,17 @@ fn equivalent_inner(pred: &Answer, gold: &Answer, opts: &Options) -> Decision {
             (Some(x), Some(y)) if matches!(gold, Intervals(_)) || matches!(pred, Intervals(_)) => intervals(&x, &y, opts),
             _ => NotEqual,
         },
+    }
+}
+
+/// `then()` where the computation `lhs = rhs` (both sides constants) holds; `NotEqual` where it is false.
+fn computed(lhs: &Expr, rhs: &Expr, opts: &Options, then: impl FnOnce() -> Decision) -> Decision {
+    if !is_constant(rhs) {
+        return then();
+    }
+    match scalar(lhs, rhs, opts) {
+        Equal => then(),
+        d => d,
     }
 }
 
