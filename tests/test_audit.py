@@ -168,6 +168,8 @@ def test_false_computations_state_nothing():
         assert sk.compare(f"{a} {op} {b} = {wrong}", str(wrong)) != "correct"
         assert sk.compare(f"{a} {op} {b} = {wrong}", str(value)) != "correct"
         assert sk.compare(str(wrong), f"{a} {op} {b} = {wrong}") != "correct"
+        assert sk.compare(f"x = {a} {op} {b} = {wrong}", str(wrong)) != "correct"
+        assert sk.compare(f"x = {a} {op} {b} = {value}", str(value)) == "correct"
 
 
 # --- words after a number ------------------------------------------------------------------------------

@@ -725,6 +725,29 @@ fn side_of(t: &Tok) -> Option<Side> {
     }
 }
 
+/// A chain whose constant sides clearly differ (`x = 2 + 2 = 5`, `2 + 2 = 4 = 5`) states nothing: an error
+/// (`unparseable`), not its last side. Sides joined by `≈` may differ; sides within 1% are left to the
+/// tolerance (`\frac13 = 0.333`).
+fn false_chain(sides: &[&[Tok]], kinds: &[Side]) -> PResult<()> {
+    if kinds.iter().any(|k| *k != Side::Eq) || sides.len() > 16 {
+        return Ok(());
+    }
+    let env = Env { names: &[], values: &[] };
+    let values: Vec<Q> = sides
+        .iter()
+        .filter_map(|t| Parser::parse_all(t).ok())
+        .filter_map(|e| Exact::default().eval(&e, &env).ok())
+        .collect();
+    for w in values.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let scale = if a.abs() > b.abs() { a.abs() } else { b.abs() };
+        if (a - b).abs() * Q::from_integer(100.into()) > scale {
+            return Err(ParseError::Unsupported("a chain whose sides differ".into()));
+        }
+    }
+    Ok(())
+}
+
 impl Brackets<'_> {
     /// An answer line without top-level commas: a congruence, an equation or chain (`x = 2 \cdot 3 = 6`),
     /// a named value (`\tan A = 2`, `(p, q) = (3, 2)`, `x \approx 600`), a ratio (`7:32`), an inequality,
@@ -746,6 +769,10 @@ impl Brackets<'_> {
             let last = kinds.iter().enumerate().skip(skip).find(|(_, k)| **k == Side::Approx).map_or(sides.len() - 1, |(i, _)| i);
             if last == 0 {
                 return self.value_of(sides[0]);
+            }
+            // Two value sides at least (`x = 2 + 2 = 5`; `11 + 2 = 22` alone is a computation, see `equiv`).
+            if last > skip + usize::from(skip == 0) {
+                false_chain(&sides[skip..=last], &kinds[skip..last])?;
             }
             let rhs_t = sides[last];
             // A right side in variables is a curve or a function (`y^2 = 4x`): only a plain name (`y`,
