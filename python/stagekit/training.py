@@ -7,6 +7,9 @@ the directory of the trained model there, which the step moves into place."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +45,14 @@ def _tokenizer(path: str) -> Any:
     return AutoTokenizer.from_pretrained(path)
 
 
+@contextlib.contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """The trainers' log lines (transformers prints each logged dict with ``tqdm.write``, to stdout) go to
+    stderr with the progress bars: stdout is the command's summary (``stagekit run > summary.txt``)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def _device() -> dict[str, Any]:
     import torch
 
@@ -63,7 +74,8 @@ class TrlTrainer:
                          per_device_train_batch_size=c.sft_batch_size, learning_rate=c.sft_learning_rate,
                          max_length=c.sft_max_length, seed=c.seed, disable_tqdm=not c.progress, **_device(), **_COMMON)
         trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok)
-        trainer.train()
+        with _logs_to_stderr():
+            trainer.train()
         ctx.note(losses=[round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h])
         out = work / "model"
         trainer.save_model(str(out))
@@ -88,7 +100,8 @@ class TrlTrainer:
         rewards: Any = rec.wrap([accuracy_reward, format_reward])
         trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args,
                               train_dataset=to_dataset(problems), processing_class=tok, callbacks=[rec.callback()])
-        trainer.train()
+        with _logs_to_stderr():
+            trainer.train()
         rec.flush()
         ctx.note(rewards=[round(h["reward"], 4) for h in trainer.state.log_history if "reward" in h])
         out = work / "model"
