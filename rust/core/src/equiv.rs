@@ -877,7 +877,8 @@ fn point_q(name: &str, trial: u64) -> Q {
     Q::from_integer(BigInt::from(sign * v))
 }
 
-fn fnv(s: &str) -> u64 {
+/// FNV-1a of a name: the seed of its sample points (here and in `poly`).
+pub(crate) fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.bytes() {
         h ^= b as u64;
@@ -886,7 +887,8 @@ fn fnv(s: &str) -> u64 {
     h
 }
 
-fn splitmix(mut z: u64) -> u64 {
+/// SplitMix64's finaliser: a well-mixed 64-bit value from a seed.
+pub(crate) fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

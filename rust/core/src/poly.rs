@@ -40,7 +40,7 @@
 //! caller falls back (and says `unparseable` rather than guess).
 
 use crate::approx::{q_within, zero_test, Approx, Zero};
-use crate::equiv::Decision;
+use crate::equiv::{fnv, splitmix, Decision};
 use crate::eval::{q_to_f64, Env, EvalError, Exact, MAX_BITS};
 use crate::expr::{Expr, Func};
 use num_bigint::BigInt;
@@ -1325,22 +1325,6 @@ fn point(name: &str, index: usize, trial: u64) -> f64 {
     } else {
         mag
     }
-}
-
-fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn uses_i(e: &Expr) -> bool {
