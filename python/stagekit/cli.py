@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="the whole stage loop: measure -> stage sets -> Bridge -> SFT -> RL -> CFT -> measure again",
         description="Run the SFT-then-RL stage loop. With no arguments: the built-in problem ladder and the "
-        "SmolLM2-135M-Instruct student on the CPU (about 5 minutes on 2 cores; --quick: about 1.5). Options come from "
+        "SmolLM2-135M-Instruct student on the CPU (about 7 minutes on 2 cores; --quick: about 2). Options come from "
         "the flags below, an optional TOML file (--config) and --quick, flags winning. Re-running the same "
         "command resumes: finished steps are skipped.",
     )
