@@ -33,7 +33,7 @@ def _opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, gro
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Every option of ``stagekit run`` with its default (the default size: about 5 minutes on 2 CPU
+    """Every option of ``stagekit run`` with its default (the default size: about 7 minutes on 2 CPU
     cores with the built-in ladder and SmolLM2-135M). :data:`QUICK` holds the ``--quick`` size."""
 
     # -- where things are
@@ -240,7 +240,7 @@ STRUCTURE = {
 
 RunConfig.NOT_AFFECTING = tuple(NOT_AFFECTING)  # type: ignore[attr-defined]  # what the runner lets every step read
 
-#: The ``--quick`` size: about 1.5 minutes on 2 CPU cores.
+#: The ``--quick`` size: about 2 minutes on 2 CPU cores.
 QUICK: dict[str, Any] = {
     "ladder_problems": 12,
     "ladder_levels": "1,2,3,4",
@@ -280,7 +280,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = 
     defaults (``defaults``: another command's own defaults over them, as :func:`config_from_args` gets them)."""
     p.add_argument("--config", type=Path, help="a TOML file of options (keys as below, with _ or -); flags override it")
     p.add_argument("--quick", action="store_true",
-                   help="the quick size (about 1.5 minutes on 2 CPU cores): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+                   help="the quick size (about 2 minutes on 2 CPU cores): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     groups = {g: p.add_argument_group(title) for g, title in _GROUPS.items()}
     for f in fields(RunConfig):
         if f.name in exclude:
