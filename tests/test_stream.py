@@ -250,6 +250,8 @@ def test_stagekit_plan_in_batches_equals_the_in_memory_plan(tmp_path, batch_rows
     run = RunDir(tmp_path / "run")
     for name in ("rollouts", "stats", "sft", "rl", "drop"):
         _same(run.read_table(0, name), ref[name])
+    for name in ("sft", "rl", "drop"):  # every set carries the gold, streamed or not (issue 13)
+        assert "answer" in run.read_table(0, name).column_names
 
 
 def test_score_batches_equals_score():
