@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
+    # the interpreter's own scripts first: CI runs .venv/bin/python -m pytest without .venv/bin on PATH
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.is_file() else shutil.which(name)
     if path is None:
         pytest.skip(f"{name} is not installed (pip install 'stagekit[dev]' installs it; CI runs it)")
     return path
@@ -36,7 +39,8 @@ def _env() -> dict[str, str]:
 
 
 def pyright(*files: Path) -> tuple[int, str]:
-    r = subprocess.run([_tool("pyright"), "-p", str(PYPROJECT), *map(str, files)], cwd=ROOT, env=_env(),
+    r = subprocess.run([_tool("pyright"), "-p", str(PYPROJECT), "--pythonpath", sys.executable, *map(str, files)],
+                       cwd=ROOT, env=_env(),
                        capture_output=True, text=True, timeout=600)
     return r.returncode, r.stdout + r.stderr
 
