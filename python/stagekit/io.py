@@ -423,11 +423,16 @@ class Source:
     # -- JSONL ------------------------------------------------------------------------------------------
 
     def _jsonl(self, unit: Unit) -> Iterator[pa.RecordBatch]:
+        first: _FirstLine | None = None
+        seen = 0  # lines of the unit before this block
         for offset, block in _line_blocks(unit, self.batch_bytes):
+            if first is None:
+                first = _FirstLine(unit.path, offset)
+            line = _Line(first, seen)
+            seen += _newlines(block)
             if not _NONBLANK.search(block):
                 continue
-            line = _Line(unit.path, offset)
-            self.position = (unit.path, line)  # the line is counted only if a message needs it
+            self.position = (unit.path, line)  # the unit's first line is counted only if a message needs it
             table = _parse_jsonl(unit.path, block, line, self.text)
             yield from table.to_batches()
 
@@ -583,9 +588,9 @@ class Source:
 # ------------------------------------------------------------------------------------------------ JSONL blocks
 
 
-class _Line:
-    """The line number at a byte offset of a file, counted only when a message needs it (a block of a
-    byte range far into a large file does not know its line until then)."""
+class _FirstLine:
+    """The line number of a unit's first line (at a byte offset of its file), counted once and only when a
+    message needs it: a byte range far into a large file does not know its line until then."""
 
     def __init__(self, path: Path, offset: int):
         self.path, self.offset = path, offset
@@ -604,6 +609,24 @@ class _Line:
                     left -= len(chunk)
             self._line = n + 1
         return self._line
+
+
+def _newlines(block: bytes | memoryview) -> int:
+    """Newlines in a block of :func:`_line_blocks` (a view is always a prefix of what was read)."""
+    if isinstance(block, memoryview):
+        return block.obj.count(b"\n", 0, block.nbytes)  # type: ignore[union-attr]
+    return block.count(b"\n")
+
+
+class _Line:
+    """The line number of a block's first line: its unit's first line and the lines of the unit before it
+    (counted as blocks go by), so asking it for every block reads nothing again."""
+
+    def __init__(self, first: _FirstLine, before: int):
+        self.first, self.before = first, before
+
+    def __int__(self) -> int:
+        return int(self.first) + self.before
 
     def __add__(self, k: int) -> int:
         return int(self) + k
