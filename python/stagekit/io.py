@@ -614,7 +614,9 @@ class _FirstLine:
 def _newlines(block: bytes | memoryview) -> int:
     """Newlines in a block of :func:`_line_blocks` (a view is always a prefix of what was read)."""
     if isinstance(block, memoryview):
-        return block.obj.count(b"\n", 0, block.nbytes)  # type: ignore[union-attr]
+        whole = block.obj
+        assert isinstance(whole, bytes)
+        return whole.count(b"\n", 0, block.nbytes)
     return block.count(b"\n")
 
 
