@@ -146,6 +146,11 @@ def score_batch(batch: pa.RecordBatch, config: PlanConfig, *, threads: int | Non
     return out[0] if len(out) == 1 else pa.Table.from_batches(out).combine_chunks().to_batches()[0]
 
 
+def _gold_columns(counts: pa.Table, key: str) -> list[str]:
+    """The gold column a :class:`PlanCounts` table carries besides the key and the counts (none or one)."""
+    return [x for x in counts.column_names if x not in (key, "n", "n_correct")]
+
+
 class PlanCounts:
     """Per-problem counts of scored rollouts, added batch by batch (``pass_counts`` of each) or as count
     tables made elsewhere (a Ray worker's), summed per problem as they pile up: memory holds about two rows
@@ -193,7 +198,7 @@ class PlanCounts:
         if len(self.parts) > 1 or self.pending:
             parts = pa.concat_tables(self.parts, promote_options="permissive")
             summed = sum_counts(parts, self.by)
-            golds = [x for x in parts.column_names if x not in (*self.by, "n", "n_correct")]
+            golds = _gold_columns(parts, self.by[0])
             if golds:
                 first = parts.group_by(self.by, use_threads=False).aggregate([(x, "first") for x in golds])
                 first = pa.table({self.by[0]: first[self.by[0]], **{x: first[f"{x}_first"] for x in golds}})
@@ -216,7 +221,7 @@ def finish_plan(counts: pa.Table, config: PlanConfig, problems: pa.Table | None 
     from stagekit.transforms import pass_rates_from_counts
 
     stats = pass_rates_from_counts(counts, by=config.problem_id, k=sorted({*config.k, 1}))
-    golds = [x for x in counts.column_names if x not in (config.problem_id, "n", "n_correct")]
+    golds = _gold_columns(counts, config.problem_id)
     stats, sets = stage_sets(stats, config, problems,
                              golds=counts.select([config.problem_id, golds[0]]) if golds else None)
     return {"stats": stats, **sets}
