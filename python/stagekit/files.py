@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DURABLE", "TEMP_SUFFIX", "HashingWriter", "InputError", "NewFile", "Written", "atomic_write", "fsync_dir",
+__all__ = ["DURABLE", "TEMP_SUFFIX", "AtomicFile", "HashingWriter", "InputError", "NewFile", "Written", "atomic_write", "fsync_dir",
            "new_file_mode", "sha256_file", "sha256_path"]
 
 
@@ -140,41 +140,67 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[IO[
     >>> pq.read_table(w.path).num_rows
     2
     """
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory; cannot write a file there")
+    f = AtomicFile(path)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{p}: cannot create its directory {p.parent} ({_why(e)})") from None
-    try:
-        mode = p.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = new_file_mode()
-    tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as e:
-        raise InputError(f"{p}: cannot write into {p.parent} ({_why(e)})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            out = HashingWriter(f, p)
-            if isinstance(data, str):
-                out.write(data.encode("utf-8"))
-            elif isinstance(data, (bytes, bytearray, memoryview)):
-                out.write(data)
-            else:
-                data(out)  # type: ignore[arg-type]
+        if isinstance(data, str):
+            f.write(data.encode("utf-8"))
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            f.write(data)
+        else:
+            data(f)  # type: ignore[arg-type]
+    except BaseException:
+        f.abort()
+        raise
+    return f.commit()
+
+
+class AtomicFile(HashingWriter):
+    """The file object behind :func:`atomic_write`, for a writer that pushes its data over time (a table
+    written batch by batch): it writes into ``.<name>.<random>.sk-tmp`` beside ``path``; :meth:`commit`
+    flushes, fsyncs and renames it over ``path``; :meth:`abort` removes it. Until :meth:`commit`, ``path`` is
+    as it was."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        p = Path(path)
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory; cannot write a file there")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"{p}: cannot create its directory {p.parent} ({_why(e)})") from None
+        try:
+            self.mode = p.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            self.mode = new_file_mode()
+        self.path, self.tmp = p, p.parent / f".{p.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise InputError(f"{p}: cannot write into {p.parent} ({_why(e)})") from None
+        super().__init__(os.fdopen(fd, "wb"), p)
+
+    def commit(self) -> Written:
+        """Put the file in place (durably when :data:`DURABLE`); the path, size and sha256 of what was
+        written. On an error the temporary file is removed and ``path`` left as it was."""
+        f = self._f
+        try:
             f.flush()
-            os.fchmod(f.fileno(), mode)
+            os.fchmod(f.fileno(), self.mode)
             if DURABLE:
                 os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(p.parent)
-    return Written(p, out.size, out.hexdigest())
+            f.close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        fsync_dir(self.path.parent)
+        return Written(self.path, self.size, self.hexdigest())
+
+    def abort(self) -> None:
+        """Close and remove the temporary file; ``path`` stays as it was."""
+        if not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 class NewFile(HashingWriter):

@@ -47,6 +47,7 @@ from typing import IO, TYPE_CHECKING, Any
 from stagekit.files import (
     DURABLE,
     TEMP_SUFFIX,
+    AtomicFile,
     HashingWriter,
     InputError,
     NewFile,
@@ -61,7 +62,7 @@ from stagekit.files import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["BATCH_BYTES", "DURABLE", "FORMATS", "TEMP_SUFFIX", "HashingWriter", "InputError", "NewFile", "Source", "Unit",
+__all__ = ["BATCH_BYTES", "DURABLE", "FORMATS", "TEMP_SUFFIX", "AtomicFile", "BatchFile", "HashingWriter", "InputError", "NewFile", "Source", "Unit",
            "Written", "atomic_write", "conform", "format_of", "fsync_dir", "new_file_mode", "output_format",
            "output_schema", "read_table", "sha256_file", "sha256_path", "table_batches", "write_batches", "write_table"]
 
@@ -1037,7 +1038,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
 class _BatchWriter:
     """Writes batches of one schema to a binary file object in a format (Parquet, CSV, JSONL, JSON)."""
 
-    def __init__(self, f: IO[bytes], fmt: str, schema: pa.Schema):
+    def __init__(self, f: HashingWriter, fmt: str, schema: pa.Schema):
         self.f, self.fmt, self.schema, self.first = f, fmt, schema, True
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -1085,31 +1086,65 @@ def output_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema], metadata=schema.metadata)
 
 
+class BatchFile:
+    """One output file (format from the suffix) written batch by batch and put in place atomically
+    (:class:`stagekit.files.AtomicFile`): every batch is conformed to ``schema`` (default: the first batch's,
+    see :func:`conform`; ``where()`` names the batch in its errors). :meth:`close` puts the file in place;
+    :meth:`abort` (or an error in :meth:`write`) leaves ``path`` as it was. What :func:`write_batches` and a
+    run directory's streamed tables write through."""
+
+    def __init__(self, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
+                 where: Callable[[], str] | None = None):
+        self.path = Path(path)
+        self.fmt, self.schema, self.where, self.rows = output_format(self.path), schema, where, 0
+        self._file = AtomicFile(self.path)
+        self._w: _BatchWriter | None = None
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        import pyarrow as pa
+
+        try:
+            if self._w is None:
+                self._w = _BatchWriter(self._file, self.fmt, self.schema or batch.schema)
+            for b in batch.to_batches() if isinstance(batch, pa.Table) else [batch]:
+                self._w.write(conform(b, self._w.schema, self.where() if self.where else str(self.path)))
+                self.rows += b.num_rows
+        except BaseException:
+            self.abort()
+            raise
+
+    def close(self) -> Written:
+        """Finish the file and put it in place; its path, size and sha256."""
+        try:
+            if self._w is None and self.schema is not None:
+                self._w = _BatchWriter(self._file, self.fmt, self.schema)
+            if self._w is not None:
+                self._w.close()
+        except BaseException:
+            self.abort()
+            raise
+        return self._file.commit()
+
+    def abort(self) -> None:
+        if self._w is not None:
+            self._w.abort()
+            self._w = None
+        self._file.abort()
+
+
 def write_batches(path: str | os.PathLike[str], batches: Iterable[pa.RecordBatch], *, schema: pa.Schema | None = None,
                   where: Callable[[], str] | None = None) -> Written:
     """Write a stream of batches to one file (format from the suffix) with :func:`stagekit.files.atomic_write`.
     Every batch is conformed to ``schema`` (default: the first batch's; see :func:`conform`, ``where()``
     names the batch in its errors). An error while the batches are made leaves ``path`` as it was."""
-    p = Path(path)
-    fmt = output_format(p)
-
-    def write(f: IO[bytes]) -> None:
-        w: _BatchWriter | None = None
-        try:
-            for b in batches:
-                if w is None:
-                    w = _BatchWriter(f, fmt, schema or b.schema)
-                w.write(conform(b, w.schema, where() if where else str(p)))
-            if w is None and schema is not None:
-                w = _BatchWriter(f, fmt, schema)
-        except BaseException:
-            if w is not None:
-                w.abort()
-            raise
-        if w is not None:
-            w.close()
-
-    return atomic_write(p, write)
+    out = BatchFile(path, schema=schema, where=where)
+    try:
+        for b in batches:
+            out.write(b)
+    except BaseException:
+        out.abort()
+        raise
+    return out.close()
 
 
 def table_batches(table: pa.Table, rows: int | None = None) -> Iterator[pa.RecordBatch]:
