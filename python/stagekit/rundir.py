@@ -23,7 +23,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -365,19 +365,21 @@ class RunDir:
 
     # -- tables ----------------------------------------------------------------------------------------
 
-    def read_table(self, round_: int | None, name: str) -> pa.Table | None:
-        """A table of the directory (one file, or the parts of a table written in parts), or None."""
+    def read_table(self, round_: int | None, name: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+        """A table of the directory (one file, or the parts of a table written in parts), or None; only
+        ``columns`` when given."""
         import pyarrow.parquet as pq
 
+        cols = None if columns is None else list(columns)
         p = self.table_path(round_, name)
         if p.is_file():
-            return pq.read_table(p)
+            return pq.read_table(p, columns=cols)
         d = self.parts_path(round_, name)
         parts = sorted(d.glob("part-*.parquet")) if d.is_dir() else []
         if parts:
             import pyarrow as pa
 
-            return pa.concat_tables([pq.read_table(x) for x in parts], promote_options="default")
+            return pa.concat_tables([pq.read_table(x, columns=cols) for x in parts], promote_options="default")
         return None
 
     def write_table(self, round_: int | None, name: str, table: pa.Table) -> Output:
@@ -410,20 +412,18 @@ class RunDir:
     def write_batches(self, round_: int | None, name: str, batches: Iterable[pa.RecordBatch]) -> Output:
         """Write a table in one piece from a stream of record batches (one row group each; columns of later
         batches conformed to the first's, see :func:`stagekit.io.write_batches`) and describe it."""
-        from stagekit.io import write_batches
-
-        rows = 0
-
-        def counted() -> Iterable[pa.RecordBatch]:
-            nonlocal rows
+        w = self.table_writer(round_, name)
+        try:
             for b in batches:
-                rows += b.num_rows
-                yield b
+                w.write(b)
+        except BaseException:
+            w.discard()
+            raise
+        return w.install()
 
-        p = self.table_path(round_, name)
-        w = write_batches(p, counted())
-        _remove(self.parts_path(round_, name))
-        return Output(self.rel(p), "table", rows, w.size, w.sha256)
+    def table_writer(self, round_: int | None, name: str) -> TableWriter:
+        """A writer of the table ``name`` in one piece, batch by batch (see :class:`TableWriter`)."""
+        return TableWriter(self, self.table_path(round_, name), self.parts_path(round_, name))
 
     def parts_writer(self, round_: int | None, name: str) -> PartsWriter:
         """A writer of the table ``name`` in parts (see :class:`PartsWriter`)."""
@@ -603,6 +603,30 @@ class PartFiles:
         self._file = self._writer = None
 
 
+class TableWriter:
+    """A table of a run directory written in one piece (``round-<r>/<name>.parquet``) batch by batch, one row
+    group each (later batches conformed to the first's columns, :class:`stagekit.io.BatchFile`), into a
+    temporary file: :meth:`install` puts it in place (replacing a parts directory of the same name) and
+    returns the table's :class:`Output`; :meth:`discard` leaves the directory as it was."""
+
+    def __init__(self, run: RunDir, target: Path, parts: Path):
+        from stagekit.io import BatchFile
+
+        self.run, self.parts = run, parts
+        self.file = BatchFile(target)
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        self.file.write(batch)
+
+    def install(self) -> Output:
+        w = self.file.close()
+        _remove(self.parts)
+        return Output(self.run.rel(w.path), "table", self.file.rows, w.size, w.sha256)
+
+    def discard(self) -> None:
+        self.file.abort()
+
+
 class PartsWriter:
     """A table of a run directory written in parts (``round-<r>/<name>/part-*.parquet``): the parts go into a
     hidden temporary directory (``tmp``; a killed process's is removed by the next run), written here through
@@ -678,7 +702,7 @@ def summarize_round(run: RunDir, round_: int, steps: Mapping[str, StepRecord], *
     mine = {name[len(prefix):]: rec for name, rec in steps.items() if name.startswith(prefix)}
     written = {n: o for rec in mine.values() for n, o in rec.written.items()}
     rows = {n: int(written[n].rows or 0) for n in ROUND_TABLES if n in written and written[n].rows is not None}
-    stats = run.read_table(round_, "stats")
+    stats = run.read_table(round_, "stats", columns=["bridge", "pass_rate"])
     bridge = int(pc.sum(stats["bridge"]).as_py() or 0) if stats is not None else 0
     mean = float(pc.mean(stats["pass_rate"]).as_py() or 0.0) if stats is not None else 0.0
     return RoundSummary(round_, rows, bridge, mean, mine if with_steps else None)

@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stagekit.io import TEMP_SUFFIX, InputError
-from stagekit.rundir import SCHEMA_VERSION, CorruptOutput, Manifest, Output, PartsWriter, RunDir, RunLock, SourceRecord, StepRecord
+from stagekit.rundir import (SCHEMA_VERSION, CorruptOutput, Manifest, Output, PartsWriter, RunDir, RunLock, SourceRecord,
+                             StepRecord, TableWriter)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -366,6 +367,20 @@ class StepContext:
         """Write one of the step's tables in parts (``round-<r>/<name>/part-<i>.parquet``), one per item."""
         self._check_write(name, "table")
         self.written[name] = self.dir.write_parts(self.round, name, tables)
+
+    @contextlib.contextmanager
+    def writer(self, name: str) -> Iterator[TableWriter]:
+        """Write one of the step's tables in one piece (``round-<r>/<name>.parquet``), batch by batch
+        (``w.write(batch)``; one row group each): the file is put in place when the block ends, and
+        discarded if it raises."""
+        self._check_write(name, "table")
+        w = self.dir.table_writer(self.round, name)
+        try:
+            yield w
+        except BaseException:
+            w.discard()
+            raise
+        self.written[name] = w.install()
 
     @contextlib.contextmanager
     def parts(self, name: str) -> Iterator[PartsWriter]:
