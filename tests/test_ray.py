@@ -306,6 +306,7 @@ def test_plan_source_writes_from_the_workers_and_the_driver_gets_counts_only(tmp
     from stagekit.engine import LocalEngine
     from stagekit.rundir import RunDir
     from stagekit.io import Source
+    from stagekit.stagesets import finish_plan
 
     d = tmp_path_factory.mktemp("src")
     path = d / f"r{fmt}"
@@ -317,9 +318,9 @@ def test_plan_source_writes_from_the_workers_and_the_driver_gets_counts_only(tmp
                               ("ray", lambda *a, **k: skr.plan_source(*a, unit_bytes=unit_bytes, **k))):
         run = RunDir(d / name)
         w = run.parts_writer(0, "rollouts")
-        tables = plan_source(Source(path, text=("completion", "answer"), batch_rows=batch_rows), config, problems, out=w)
+        counts = plan_source(Source(path, text=("completion", "answer"), batch_rows=batch_rows), config, out=w)
         out = w.install()
-        runs[name] = (tables, run.read_table(0, "rollouts"), out)
+        runs[name] = (finish_plan(counts, config, problems), run.read_table(0, "rollouts"), out)
     (local, local_rollouts, _), (ray_, ray_rollouts, ray_out) = runs["local"], runs["ray"]
     for name in ("stats", "sft", "rl", "drop"):
         assert ray_[name].equals(local[name]), name

@@ -132,12 +132,12 @@ def test_a_changed_table_is_an_error_naming_its_step_and_plan_again_remakes_it(t
 _KILL_AFTER_ROLLOUTS = textwrap.dedent("""
     import os, signal, sys
     import stagekit.runner as runner
-    write = runner.StepContext.write
-    def killed(self, name, table):
+    writer = runner.StepContext.writer
+    def killed(self, name):
         if name == "stats":  # the new rollouts are in place; the old stats and sets are still there
             os.kill(os.getpid(), signal.SIGKILL)
-        return write(self, name, table)
-    runner.StepContext.write = killed
+        return writer(self, name)
+    runner.StepContext.writer = killed
     from stagekit.cli import main
     sys.exit(main(sys.argv[1:]))
 """)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import stagekit as sk
 from stagekit.cli import main
 from stagekit.io import InputError
-from stagekit.stagesets import PlanConfig, plan_batches, plan_tables
+from stagekit.stagesets import PlanConfig, PlanCounts, finish_plan_chunks, plan_batches, plan_tables, score_batch
 from stagekit.io import Source, read_table, write_batches
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -233,6 +233,73 @@ def test_plan_in_batches_equals_the_in_memory_plan(rows, batch_rows, scheme):
     for name in ("stats", "sft", "rl", "drop"):
         _same(got[name], ref[name])
     _same(pa.Table.from_batches(written), ref["rollouts"])
+
+
+@SETTINGS
+@given(rows=rollouts(), batch_rows=st.integers(1, 13), piece=st.integers(1, 9), data=st.data())
+def test_plan_finished_in_pieces_equals_the_in_memory_plan(rows, batch_rows, piece, data):
+    """Counts summed at every batch, the stats and sets made ``piece`` problems at a time, with a problems
+    table that lacks some problems, repeats none, and has columns to carry and columns to leave: the pieces
+    put end to end are the in-memory plan's tables."""
+    table = pa.Table.from_pylist([{**r, "answer": _literal(r["answer"])} for r in rows])
+    ids = sorted(set(table["problem_id"].to_pylist()))
+    missing = max(ids) + 100 if isinstance(ids[0], int) else "no such problem"
+    known = data.draw(st.lists(st.sampled_from(ids), unique=True)) + data.draw(st.sampled_from([[], [missing]]))
+    problems = pa.table({"problem_id": pa.array(known, table.schema.field("problem_id").type),
+                         "prompt": [f"what is {x}?" for x in known], "solution": [f"{x}" for x in known],
+                         "unused": list(range(len(known)))})
+    config = PlanConfig(k=(1, 2, 4))
+    ref = plan_tables(table, config, problems)
+    acc = PlanCounts(config, min_pending=0)
+    for batch in table.to_batches(max_chunksize=batch_rows):
+        acc.add(score_batch(batch, config))
+    pieces = list(finish_plan_chunks(acc.total(), config, problems, rows=piece))
+    assert all(p["stats"].num_rows <= piece for p in pieces)
+    for name in ("stats", "sft", "rl", "drop"):
+        got = pa.concat_tables([p[name] for p in pieces])
+        assert got.schema == ref[name].schema, name
+        _same(got, ref[name])
+
+
+@st.composite
+def count_parts(draw):
+    """Count tables as batches and Ray pieces send them: ids of one type, a gold column that some parts lack
+    or hold only nulls in, problems repeated across parts."""
+    parts = []
+    for _ in range(draw(st.integers(1, 8))):
+        ids = draw(st.lists(st.one_of(st.none(), st.integers(0, 9)), min_size=1, max_size=6, unique=True))
+        cols = {"problem_id": pa.array(ids, pa.int64()),
+                "n": pa.array([draw(st.integers(1, 4)) for _ in ids], pa.int64())}
+        cols["n_correct"] = pa.array([draw(st.integers(0, n)) for n in cols["n"].to_pylist()], pa.int64())
+        gold = draw(st.sampled_from(["text", "nulls", "none"]))
+        if gold == "text":
+            cols["answer"] = pa.array([draw(st.one_of(st.none(), st.sampled_from(["1", "2", "x"]))) for _ in ids], pa.string())
+        elif gold == "nulls":
+            cols["answer"] = pa.nulls(len(ids))
+        parts.append(pa.table(cols))
+    return parts
+
+
+@SETTINGS
+@given(parts=count_parts(), min_pending=st.integers(0, 12))
+def test_counts_merged_at_any_time_are_the_sums_and_first_golds(parts, min_pending):
+    acc = PlanCounts(PlanConfig(), min_pending=min_pending)
+    for part in parts:
+        acc.add_counts(part)
+    got = acc.total()
+    want: dict[object, list] = {}
+    for part in parts:
+        for row in part.to_pylist():
+            w = want.setdefault(row["problem_id"], [0, 0, None])
+            w[0] += row["n"]
+            w[1] += row["n_correct"]
+            if w[2] is None:
+                w[2] = row.get("answer")
+    rows = {r["problem_id"]: [r["n"], r["n_correct"], r.get("answer")] for r in got.to_pylist()}
+    assert got.num_rows == len(rows) == len(want)
+    assert rows == want
+    if not any("answer" in p.column_names for p in parts):
+        assert got.column_names == ["problem_id", "n", "n_correct"]
 
 
 @pytest.mark.parametrize("batch_rows", [1, 3, 50])

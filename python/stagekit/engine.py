@@ -4,8 +4,10 @@
 An engine decides *where* a computation runs, never *what* it computes:
 
 - ``plan(rollouts, config, problems)``: score, pass rates, stage sets (:func:`stagekit.stagesets.plan_tables`);
-- ``plan_source(source, config, problems, out=)``: the same from rollouts on disk, read in batches, the scored
-  rollouts written as Parquet parts (memory bounded by the batch; on Ray, written by the workers);
+- ``plan_source(source, config, out=)``: the first half of the same from rollouts on disk, read in batches, the
+  scored rollouts written as Parquet parts (memory bounded by the batch; on Ray, written by the workers), the
+  per-problem counts returned; the stats and sets are made from them in this process by the one shared
+  code (:func:`stagekit.stagesets.finish_plan_chunks`), whatever the engine;
 - ``generate(table, factory, *, n, ...)``: ``n`` completions per row from the generator that the zero-argument
   ``factory`` builds (in this process, or in remote workers, each building its own: the factory must then
   be picklable).
@@ -46,10 +48,11 @@ class Engine(Protocol):
         ``rl``, ``drop``), with the same rows and values wherever they are computed."""
         ...
 
-    def plan_source(self, rollouts: Source, config: PlanConfig, problems: pa.Table | None = None, *,
-                    out: PartsWriter | None = None) -> dict[str, pa.Table]:
-        """``stats`` and the stage sets of rollouts read in batches from ``rollouts``, never held whole; the
-        scored rollouts are written to ``out`` (Parquet parts) when given. The same tables as :meth:`plan`."""
+    def plan_source(self, rollouts: Source, config: PlanConfig, *, out: PartsWriter | None = None) -> pa.Table:
+        """The per-problem counts (:meth:`stagekit.stagesets.PlanCounts.total`: problem id, ``n``,
+        ``n_correct``, the first gold) of rollouts read in batches from ``rollouts``, never held whole; the
+        scored rollouts are written to ``out`` (Parquet parts) when given. :func:`~stagekit.stagesets.finish_plan`
+        of the counts gives the same tables as :meth:`plan`."""
         ...
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
@@ -70,12 +73,11 @@ class LocalEngine:
 
         return plan_tables(rollouts, config, problems)
 
-    def plan_source(self, rollouts: Source, config: PlanConfig, problems: pa.Table | None = None, *,
-                    out: PartsWriter | None = None) -> dict[str, pa.Table]:
-        from stagekit.stagesets import plan_batches
+    def plan_source(self, rollouts: Source, config: PlanConfig, *, out: PartsWriter | None = None) -> pa.Table:
+        from stagekit.stagesets import count_batches
 
-        return plan_batches(rollouts.batches(), config, problems, write=None if out is None else out.write,
-                            where=lambda: rollouts.position)
+        return count_batches(rollouts.batches(), config, write=None if out is None else out.write,
+                             where=lambda: rollouts.position)
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
                  order: Sequence[str] = ("problem_id", "sample"), show_progress: bool = True,

@@ -10,6 +10,7 @@ reads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,11 @@ from stagekit.io import InputError, sha256_path
 from stagekit.report import histogram, write_report
 from stagekit.rundir import Manifest, RunDir, package_versions, summarize_round
 from stagekit.runner import Log, Runner, StepContext, config_json, step
-from stagekit.stagesets import STAGE_TABLES, PlanConfig, gold_column, stage_sets
+from stagekit.stagesets import STAGE_TABLES, PlanConfig, finish_plan_chunks, gold_column, stage_sets
 from stagekit.io import read_table
 
 __all__ = ["PLAN_STEP", "STAGE_TABLES", "InputError", "PlanConfig", "RunDir", "histogram", "plan", "plan_files",
-           "read_problems", "stage_sets"]
+           "read_problems", "stage_sets", "write_stage_tables"]
 
 
 def plan(rollouts: pa.Table, config: PlanConfig = PlanConfig(), problems: pa.Table | None = None, *,
@@ -51,9 +52,19 @@ def PLAN_STEP(ctx: StepContext) -> None:
     problems = ctx.value("problems") if ctx.has("problems") else None
     config: Any = ctx.cfg  # the PlanConfig, as this step may read it
     with ctx.parts("rollouts") as out:
-        tables = ctx.engine.plan_source(ctx.value("rollouts"), config, problems, out=out)
-    for name in STAGE_TABLES[1:]:
-        ctx.write(name, tables[name])
+        counts = ctx.engine.plan_source(ctx.value("rollouts"), config, out=out)
+    write_stage_tables(ctx, counts, config, problems)
+
+
+def write_stage_tables(ctx: StepContext, counts: pa.Table, config: PlanConfig, problems: pa.Table | None) -> None:
+    """Write a plan step's ``stats``, ``sft``, ``rl`` and ``drop`` tables from the per-problem counts
+    (:meth:`Engine.plan_source`), piece by piece (:func:`stagekit.stagesets.finish_plan_chunks`): memory holds
+    the counts and one piece, not the tables. Used by ``stagekit plan`` and each round of ``stagekit run``."""
+    with contextlib.ExitStack() as stack:
+        out = {name: stack.enter_context(ctx.writer(name)) for name in STAGE_TABLES[1:]}
+        for piece in finish_plan_chunks(counts, config, problems):
+            for name, table in piece.items():
+                out[name].write(table)
 
 
 def _text_column(schema: pa.Schema, column: str, where: str) -> None:

@@ -5,7 +5,7 @@ where :func:`plan_tables` runs (:mod:`stagekit.engine`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 
 from stagekit.io import InputError
 
-__all__ = ["STAGE_TABLES", "PlanConfig", "PlanCounts", "finish_plan", "gold_column", "plan_batches", "plan_tables",
-           "problem_golds", "score_batch", "stage_sets"]
+__all__ = ["FINISH_ROWS", "STAGE_TABLES", "PlanConfig", "PlanCounts", "count_batches", "finish_plan", "finish_plan_chunks",
+           "gold_column", "plan_batches", "plan_tables", "problem_golds", "score_batch", "stage_sets"]
 
 #: The tables a plan makes, in this order.
 STAGE_TABLES = ("rollouts", "stats", "sft", "rl", "drop")
@@ -153,16 +153,21 @@ def _gold_columns(counts: pa.Table, key: str) -> list[str]:
 
 class PlanCounts:
     """Per-problem counts of scored rollouts, added batch by batch (``pass_counts`` of each) or as count
-    tables made elsewhere (a Ray worker's), summed per problem as they pile up: memory holds about two rows
-    per problem, never the rollouts. The counts carry each problem's first gold answer as a column
-    (:func:`problem_golds`) when the rollouts have one, for the stage sets."""
+    tables made elsewhere (a Ray worker's). The counts carry each problem's first gold answer as a column
+    (:func:`problem_golds`) when the rollouts have one, for the stage sets.
 
-    def __init__(self, config: PlanConfig):
+    Memory holds one row per problem and the new rows not yet merged, never the rollouts: new rows are
+    summed among themselves once they reach ``min_pending`` rows or a quarter of the problems seen, then
+    merged into the running sums by a lookup of their (few) problems, so the whole table is never grouped
+    again (grouping millions of problems at once costs several times the table)."""
+
+    def __init__(self, config: PlanConfig, *, min_pending: int = 1 << 18):
         self.config = config
+        self.min_pending = min_pending  # new rows held before a merge (tests merge early with 0)
         self.by = [config.problem_id]
-        self.parts: list[pa.Table] = []
+        self.summed: pa.Table | None = None  # one row per problem
+        self.parts: list[pa.Table] = []  # new count rows, not merged yet
         self.pending = 0
-        self.summed = 0
         self.rows = 0
 
     def add(self, scored: pa.RecordBatch | pa.Table, where: str = "") -> None:
@@ -179,8 +184,9 @@ class PlanCounts:
         self.add_counts(counts, where)
 
     def add_counts(self, counts: pa.Table, where: str = "") -> None:
-        if self.parts and counts.schema != self.parts[0].schema:
-            have, got = self.parts[0].schema.field(self.by[0]).type, counts.schema.field(self.by[0]).type
+        first = self.summed if self.summed is not None else self.parts[0] if self.parts else None
+        if first is not None and counts.schema != first.schema:
+            have, got = first.schema.field(self.by[0]).type, counts.schema.field(self.by[0]).type
             if have != got:
                 try:
                     counts = counts.set_column(0, self.by[0], counts[self.by[0]].cast(have))
@@ -189,42 +195,122 @@ class PlanCounts:
                                      f"{have} before; make them one type") from None
         self.parts.append(counts)
         self.pending += counts.num_rows
-        if self.pending > max(1 << 20, 2 * self.summed):
-            self._sum()
+        if self.pending > max(self.min_pending, (0 if self.summed is None else self.summed.num_rows) // 4):
+            self._merge()
 
-    def _sum(self) -> None:
-        from stagekit.transforms import sum_counts
+    def _merge(self) -> None:
+        if not self.parts:
+            return
+        key = self.by[0]
+        new = _sum_counts(pa.concat_tables(self.parts, promote_options="permissive"), key)
+        self.parts, self.pending = [], 0
+        old = self.summed
+        if old is None:
+            self.summed = new
+            return
+        old, new = _one_schema(old, new)
+        # each summed problem's row of ``new`` (null: not in it); the lookup hashes the new problems only
+        at = pc.index_in(old[key], value_set=new[key])
+        cols: dict[str, Any] = {key: old[key]}
+        for c in ("n", "n_correct"):
+            cols[c] = pc.add(old[c], pc.fill_null(pc.take(new[c], at), 0))
+        for g in _gold_columns(old, key):  # the first gold: the earlier one unless it was missing
+            cols[g] = pc.coalesce(old[g], pc.take(new[g], at))
+        import numpy as np
 
-        if len(self.parts) > 1 or self.pending:
-            parts = pa.concat_tables(self.parts, promote_options="permissive")
-            summed = sum_counts(parts, self.by)
-            golds = _gold_columns(parts, self.by[0])
-            if golds:
-                first = parts.group_by(self.by, use_threads=False).aggregate([(x, "first") for x in golds])
-                first = pa.table({self.by[0]: first[self.by[0]], **{x: first[f"{x}_first"] for x in golds}})
-                summed = _attach(summed, first, self.by[0], sort=False)
-            self.parts = [summed]
-        self.summed = self.parts[0].num_rows if self.parts else 0
-        self.pending = 0
+        fresh = np.ones(new.num_rows, dtype=bool)  # the new problems: rows of ``new`` no summed row found
+        fresh[at.drop_null().to_numpy()] = False
+        self.summed = pa.concat_tables([pa.table(cols, schema=old.schema), new.filter(pa.array(fresh))])
 
     def total(self) -> pa.Table:
-        """One row per problem: the problem id, ``n``, ``n_correct`` and the gold (when there is one)."""
-        if not self.parts:
+        """One row per problem (in no particular order): the problem id, ``n``, ``n_correct`` and the gold
+        (when there is one: the problem's first non-null one)."""
+        self._merge()
+        if self.summed is None:
             raise InputError("the rollouts are empty: no rows to plan from")
-        self._sum()
-        return self.parts[0]
+        return self.summed
+
+
+def _sum_counts(counts: pa.Table, key: str) -> pa.Table:
+    """:func:`stagekit.transforms.sum_counts` that keeps each problem's first non-null gold, in one pass."""
+    golds = _gold_columns(counts, key)
+    known = [x for x in golds if not pa.types.is_null(counts.schema.field(x).type)]  # (no kernel takes nulls)
+    g = counts.group_by([key], use_threads=False).aggregate(
+        [("n", "sum"), ("n_correct", "sum"), *((x, "first") for x in known)])
+    return pa.table({key: g[key], "n": g["n_sum"].cast(pa.int64()), "n_correct": g["n_correct_sum"].cast(pa.int64()),
+                     **{x: g[f"{x}_first"] if x in known else pa.nulls(g.num_rows) for x in golds}})
+
+
+def _one_schema(a: pa.Table, b: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Two count tables with one schema (a gold column that one lacks or holds only nulls in takes the other's
+    type), as ``concat_tables`` promotes them."""
+    if a.schema == b.schema:
+        return a, b
+    both = pa.concat_tables([a, b], promote_options="permissive")
+    return both.slice(0, a.num_rows), both.slice(a.num_rows)
+
+
+#: Problems per piece of :func:`finish_plan_chunks` (its tables are about 100 bytes per problem).
+FINISH_ROWS = 1 << 18
+
+
+def finish_plan_chunks(counts: pa.Table, config: PlanConfig, problems: pa.Table | None = None, *,
+                       rows: int = FINISH_ROWS) -> Iterator[dict[str, pa.Table]]:
+    """:func:`finish_plan` in pieces of ``rows`` problems, in problem order: each piece holds ``stats`` and
+    the ``sft``, ``rl`` and ``drop`` sets of its problems, and the pieces put end to end are
+    :func:`finish_plan`'s tables. What a writer of millions of problems uses, so that only the counts and
+    one piece are in memory at a time. Always yields at least one piece (empty tables for no problems)."""
+    from stagekit.transforms import pass_rates_from_counts
+
+    if rows < 1:
+        raise ValueError(f"finish_plan_chunks: rows must be at least 1, got {rows}")
+    c = config
+    key = c.problem_id
+    ks = sorted({*c.k, 1})
+    max_n = pc.max(counts["n"]).as_py() if counts.num_rows else None  # the pass@k columns are the whole table's
+    golds = _gold_columns(counts, key)
+    counts = counts.select([key, "n", "n_correct", *golds[:1]])
+    index = ptab = None
+    if problems is not None:
+        if key not in problems.column_names:
+            raise InputError(f"the problems table has no {key!r} column (columns: {', '.join(problems.column_names)})")
+        wanted = [x for x in problems.column_names if x != key and (x in c.problem_columns or x == c.answer)]
+        ptab = _key_type(problems.select([key, *wanted]), key, counts.schema.field(key).type)
+        index = pc.index_in(counts[key], value_set=ptab[key])  # each problem's row of ``problems``, once
+    order = pc.sort_indices(counts, [(key, "ascending")])
+    for start in range(0, max(len(order), 1), rows):
+        pick = order[start:start + rows]
+        part = counts.take(pick)
+        stats = pass_rates_from_counts(part, by=key, k=ks, max_n=max_n)
+        # this piece's rows of ``problems`` under this piece's keys: stage_sets looks them up as it would
+        # the whole table's, without hashing the whole table per piece
+        mine = None
+        if ptab is not None and index is not None:
+            mine = ptab.take(index.take(pick)).set_column(0, key, part[key])
+        stats, sets = stage_sets(stats, c, mine, golds=part.select([key, golds[0]]) if golds else None)
+        yield {"stats": stats, **sets}
 
 
 def finish_plan(counts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
     """``stats`` and the ``sft``, ``rl`` and ``drop`` sets from per-problem counts (:class:`PlanCounts`): the
     tables :func:`plan_tables` makes besides the scored rollouts, with the same rows and values."""
-    from stagekit.transforms import pass_rates_from_counts
+    pieces = list(finish_plan_chunks(counts, config, problems))
+    return {name: pa.concat_tables([p[name] for p in pieces]) for name in STAGE_TABLES[1:]}
 
-    stats = pass_rates_from_counts(counts, by=config.problem_id, k=sorted({*config.k, 1}))
-    golds = _gold_columns(counts, config.problem_id)
-    stats, sets = stage_sets(stats, config, problems,
-                             golds=counts.select([config.problem_id, golds[0]]) if golds else None)
-    return {"stats": stats, **sets}
+
+def count_batches(batches: Iterable[pa.RecordBatch], config: PlanConfig = PlanConfig(), *,
+                  write: Callable[[pa.RecordBatch], object] | None = None,
+                  where: Callable[[], str] | None = None) -> pa.Table:
+    """The first half of :func:`plan_batches`: each batch of rollouts is scored, counted and handed to
+    ``write`` (the scored rollouts, in order); returns the per-problem counts (:meth:`PlanCounts.total`),
+    which :func:`finish_plan` or :func:`finish_plan_chunks` make the stats and sets of."""
+    acc = PlanCounts(config)
+    for batch in batches:
+        scored = score_batch(batch, config)
+        acc.add(scored, where() if where else "")
+        if write is not None:
+            write(scored)
+    return acc.total()
 
 
 def plan_batches(batches: Iterable[pa.RecordBatch], config: PlanConfig = PlanConfig(), problems: pa.Table | None = None,
@@ -234,10 +320,4 @@ def plan_batches(batches: Iterable[pa.RecordBatch], config: PlanConfig = PlanCon
     batch is scored, counted and handed to ``write`` (the scored rollouts, in order); only per-problem counts
     are kept. Returns ``stats`` and the stage sets, equal to :func:`plan_tables`' for the concatenated
     batches."""
-    acc = PlanCounts(config)
-    for batch in batches:
-        scored = score_batch(batch, config)
-        acc.add(scored, where() if where else "")
-        if write is not None:
-            write(scored)
-    return finish_plan(acc.total(), config, problems)
+    return finish_plan(count_batches(batches, config, write=write, where=where), config, problems)

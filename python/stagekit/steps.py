@@ -95,9 +95,9 @@ def PLAN(ctx: StepContext) -> None:
     config = PlanConfig(scheme=c.scheme, keep_all_correct=c.keep_all_correct, k=tuple(sorted({1, c.k // 2 or 1, c.k})),
                         problem_columns=tuple(x for x in problems.column_names if x != "problem_id"))
     assert ctx.engine is not None
-    tables = ctx.engine.plan_source(ctx.source("rollouts"), config, problems)
-    for name in ("stats", "sft", "rl", "drop"):
-        ctx.write(name, tables[name])
+    from stagekit.pipeline import write_stage_tables
+
+    write_stage_tables(ctx, ctx.engine.plan_source(ctx.source("rollouts"), config), config, problems)
 
 
 # ------------------------------------------------------------------------------------------------ recipe

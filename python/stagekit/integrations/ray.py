@@ -522,20 +522,21 @@ def _input_error(e: BaseException) -> InputError | None:
     return None
 
 
-def plan_source(source: Any, config: PlanConfig = PlanConfig(), problems: Any = None, *, out: Any = None,
+def plan_source(source: Any, config: PlanConfig = PlanConfig(), *, out: Any = None,
                 address: str | None = None, num_cpus: float | None = None,
-                unit_bytes: int | None = None) -> dict[str, pa.Table]:
-    """``stats`` and the stage sets of rollouts on disk (a :class:`stagekit.io.Source`), computed on Ray
-    without collecting the rollouts: the input is cut into pieces (files, byte ranges of JSONL files,
-    row groups of Parquet files; about ``unit_bytes`` each, at least four per CPU where possible), each read,
-    scored and written as Parquet parts by a Ray task into ``out``'s directory (a
-    :class:`stagekit.rundir.PartsWriter`, on storage the workers share; None: not written), and only each
-    piece's per-problem counts and its parts' records (name, rows, size, sha256) come back to the driver,
-    which sums the counts and makes the stats and sets with the local code. The same tables as the local
-    engine's. :attr:`fetched` holds the bytes the driver received from the tasks."""
+                unit_bytes: int | None = None) -> pa.Table:
+    """The per-problem counts of rollouts on disk (a :class:`stagekit.io.Source`), computed on Ray without
+    collecting the rollouts: the input is cut into pieces (files, byte ranges of JSONL files, row groups of
+    Parquet files; about ``unit_bytes`` each, at least four per CPU where possible), each read, scored and
+    written as Parquet parts by a Ray task into ``out``'s directory (a :class:`stagekit.rundir.PartsWriter`,
+    on storage the workers share; None: not written), and only each piece's per-problem counts and its
+    parts' records (name, rows, size, sha256) come back to the driver, which sums the counts
+    (:class:`stagekit.stagesets.PlanCounts`). The same table as the local engine's, from which
+    :func:`stagekit.stagesets.finish_plan_chunks` makes the stats and sets on the driver.
+    :attr:`fetched` holds the bytes the driver received from the tasks."""
     ray = _ray()
     init(address, num_cpus)
-    from stagekit.stagesets import PlanCounts, finish_plan
+    from stagekit.stagesets import PlanCounts
 
     cpus = _cpus()
     size = source.size
@@ -573,7 +574,7 @@ def plan_source(source: Any, config: PlanConfig = PlanConfig(), problems: Any = 
     plan_source.fetched = fetched  # type: ignore[attr-defined]
     if out is not None:
         out.add([p for i in sorted(results) for p in results[i]["parts"]])
-    return finish_plan(counts.total(), config, None if problems is None else as_table(problems, "plan"))
+    return counts.total()
 
 
 class RayEngine:
@@ -594,9 +595,8 @@ class RayEngine:
     def plan(self, rollouts: pa.Table, config: PlanConfig, problems: pa.Table | None = None) -> dict[str, pa.Table]:
         return plan(rollouts, config, problems, address=self.address)
 
-    def plan_source(self, rollouts: Any, config: PlanConfig, problems: pa.Table | None = None, *,
-                    out: Any = None) -> dict[str, pa.Table]:
-        return plan_source(rollouts, config, problems, out=out, address=self.address)
+    def plan_source(self, rollouts: Any, config: PlanConfig, *, out: Any = None) -> pa.Table:
+        return plan_source(rollouts, config, out=out, address=self.address)
 
     def generate(self, table: pa.Table, factory: Callable[[], Any], *, n: int, prompt: str = "prompt",
                  order: Iterable[str] = ("problem_id", "sample"), show_progress: bool = True,
