@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,17 +134,31 @@ def histogram(values: Sequence[float], bins: int = 10) -> list[int]:
     return counts
 
 
-def _pass_rate_chart(stats: pa.Table, round_: int) -> str:
-    rates = stats["pass_rate"].to_pylist()
-    ns = set(stats["n"].to_pylist())
+def _pass_rate_chart(stats: Iterable[pa.RecordBatch], round_: int) -> str:
+    """Problems by correct samples (when every problem has the same ``n``, at most 16) or by pass rate in
+    tenths, from the ``n``, ``n_correct`` and ``pass_rate`` columns of the stats read batch by batch."""
+    ns: set[int] = set()
+    correct: Counter[int] = Counter()
+    tenths = [0] * 10
+    for batch in stats:
+        t = pa.Table.from_batches([batch])
+        if len(ns) <= 1:
+            ns.update(pc.unique(t["n"]).to_pylist())
+            vc = pc.value_counts(t["n_correct"])
+            correct.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)))
+        bins = pc.min_element_wise(pc.floor(pc.multiply(t["pass_rate"].cast(pa.float64()), 10.0)), 9.0).cast(pa.int64())
+        vc = pc.value_counts(bins.drop_null())
+        for b, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+            tenths[b] += c
     if len(ns) == 1 and next(iter(ns)) <= 16:
         n = next(iter(ns))
-        counts = Counter(round(r * n) for r in rates)
         labels = [f"{c}/{n}" for c in range(n + 1)]
-        values = [counts.get(c, 0) for c in range(n + 1)]
+        values = [correct.get(c, 0) for c in range(n + 1)]
     else:
-        values = histogram(rates, 10)
+        values = tenths
         labels = [f"{i / 10:.1f}" for i in range(10)]
+    if not any(values):
+        return ""
     return bar_chart(labels, values, f"Round {round_}: problems by pass rate")
 
 
@@ -308,6 +322,16 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
         found = run.checked(m, k, name)
         return None if found is None else run.open_table(found).read_all()
 
+    def head(k: int, name: str, columns: list[str], limit: int = 3) -> pa.Table | None:
+        """The first ``limit`` rows of a table that may hold millions (a stage set), or None."""
+        found = run.checked(m, k, name)
+        if found is None:
+            return None
+        have = run.open_table(found).column_names
+        for batch in run.open_table(found, columns=[c for c in columns if c in have], batch_rows=limit).batches():
+            return pa.Table.from_batches([batch])
+        return None
+
     out = page_head(cmd, m.created, m.versions)
     if m.problems:
         out.append(f"<p class='meta'>problems: {html.escape(str(m.problems.get('source')))} "
@@ -322,7 +346,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
     last = len(m.rounds) - 1
     for r in m.rounds:
         k = r.round
-        stats, rollouts = table(k, "stats"), run.checked(m, k, "rollouts")
+        stats, rollouts = run.checked(m, k, "stats"), run.checked(m, k, "rollouts")
         rows = r.rows
         title = f"Round {k}" + (" (final measurement)" if cmd == "run" and k == last and k > 0 else "")
         out.append(f"<h2>{title}</h2>")
@@ -335,8 +359,8 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
             if name in rows:
                 items.append((label, rows[name]))
         out.append(cards(items) + "<div class='charts'>")
-        if stats is not None and stats.num_rows:
-            out.append(f"<div class='chart'>{_pass_rate_chart(stats, k)}</div>")
+        if stats is not None:
+            out.append(chart(_pass_rate_chart(run.open_table(stats, columns=["n", "n_correct", "pass_rate"]).batches(), k)))
         sizes = [rows.get("sft", 0) - r.bridge, r.bridge, rows.get("rl", 0), rows.get("drop", 0)]
         out.append("<div class='chart'>" + bar_chart(["SFT (plain)", "SFT (Bridge)", "RL", "drop"], sizes,
                    f"Round {k}: stage set sizes", color=[_COLORS[c] for c in ("sft", "bridge", "rl", "drop")]) + "</div>")
@@ -367,10 +391,11 @@ def build_report(run_dir: str | os.PathLike[str]) -> str:
                        + examples_table(bridge, ["problem_id", "cut", "n_steps", "cut_pass_rate", "prompt", "target", "fallback"]))
             out.append("<h4>CFT records (diagnosis, repair, new trace)</h4>"
                        + examples_table(_one_per_kind(cft), ["problem_id", "kind", "critic", "error_step", "prompt", "response"]))
-        sft, rlset = table(k, "sft"), table(k, "rl")
-        table(k, "drop")  # (checked like the others)
-        out.append("<h4>SFT problems</h4>" + examples_table(sft, ["problem_id", "pass_rate", "stages", "prompt"]))
-        out.append("<h4>RL problems</h4>" + examples_table(rlset, ["problem_id", "pass_rate", "stages", "prompt"]))
+        shown = ["problem_id", "pass_rate", "stages", "prompt"]
+        sft, rlset = head(k, "sft", shown), head(k, "rl", shown)
+        run.checked(m, k, "drop")  # (checked like the others)
+        out.append("<h4>SFT problems</h4>" + examples_table(sft, shown))
+        out.append("<h4>RL problems</h4>" + examples_table(rlset, shown))
         if rollouts is not None:
             out.append("<h4>Incorrect rollouts</h4>" + examples_table(wrong, ["problem_id", "completion", "predicted", "answer"]))
         if r.steps:
