@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -330,6 +331,29 @@ def test_plan_source_writes_from_the_workers_and_the_driver_gets_counts_only(tmp
     completion_bytes = sum(len(c) for c in local_rollouts["completion"].to_pylist())
     assert skr.plan_source.fetched < 400 * len(ray_out.parts) + 120 * n_problems * len(ray_out.parts) + 1000
     assert skr.plan_source.fetched < completion_bytes
+
+
+def test_a_piece_far_into_a_file_does_not_count_the_lines_before_it(tmp_path, monkeypatch):
+    """A worker's piece names its line only for an error: counting the lines before a piece far into a
+    20 GB file is a read of everything before it, per piece (quadratic in the file). Its counts are whole
+    when it merges them on the way (a piece of more problems than one merge holds)."""
+    import random
+
+    from stagekit import io, stagesets
+    from stagekit.io import Source
+
+    path = tmp_path / "r.jsonl"
+    _rollouts_file(path, 60, 4, random.Random(0), chars=200)
+    counted = []
+    monkeypatch.setattr(io._FirstLine, "__int__", lambda self: counted.append(self.offset) or 1)
+    monkeypatch.setattr(stagesets, "MERGE_ROWS", 0)
+    src = Source(path, text=("completion", "answer"), batch_rows=7)
+    units = src.units(target_bytes=4096)
+    assert len(units) > 3 and units[-1].start > 0
+    got = [skr._plan_unit(u, i, src.text, 7, pipeline.PlanConfig(), None) for i, u in enumerate(units)]
+    assert counted == []
+    counts = [pa.ipc.open_stream(r["counts"]).read_all() for r in got]
+    assert sum(r["rows"] for r in got) == sum(pc.sum(c["n"]).as_py() for c in counts) == 240
 
 
 def test_plan_source_names_a_bad_line_from_a_worker(tmp_path):

@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagekit.io import TEMP_SUFFIX, InputError
 from stagekit.rundir import (SCHEMA_VERSION, CorruptOutput, Manifest, Output, PartsWriter, RunDir, RunLock, SourceRecord,
@@ -56,6 +56,10 @@ if TYPE_CHECKING:
 
     from stagekit.engine import Engine
     from stagekit.io import Source as DataSource
+
+#: A writer that a step's block puts in place or discards (:class:`~stagekit.rundir.TableWriter`,
+#: :class:`~stagekit.rundir.PartsWriter`).
+W = TypeVar("W", TableWriter, PartsWriter)
 
 __all__ = [
     "ConfigView", "Done", "Log", "Ref", "Runner", "Source", "Step", "StepContext", "UndeclaredRead", "Value", "field_names",
@@ -368,27 +372,22 @@ class StepContext:
         self._check_write(name, "table")
         self.written[name] = self.dir.write_parts(self.round, name, tables)
 
-    @contextlib.contextmanager
-    def writer(self, name: str) -> Iterator[TableWriter]:
+    def writer(self, name: str) -> contextlib.AbstractContextManager[TableWriter]:
         """Write one of the step's tables in one piece (``round-<r>/<name>.parquet``), batch by batch
         (``w.write(batch)``; one row group each): the file is put in place when the block ends, and
         discarded if it raises."""
         self._check_write(name, "table")
-        w = self.dir.table_writer(self.round, name)
-        try:
-            yield w
-        except BaseException:
-            w.discard()
-            raise
-        self.written[name] = w.install()
+        return self._installed(name, self.dir.table_writer(self.round, name))
 
-    @contextlib.contextmanager
-    def parts(self, name: str) -> Iterator[PartsWriter]:
+    def parts(self, name: str) -> contextlib.AbstractContextManager[PartsWriter]:
         """Write one of the step's tables in parts, batch by batch (``w.write(batch)``; a new part every
         :data:`~stagekit.rundir.PART_BYTES`), or by other processes into ``w.tmp`` (``w.add(records)``): the
         parts are put in place when the block ends, and discarded if it raises."""
         self._check_write(name, "table")
-        w = self.dir.parts_writer(self.round, name)
+        return self._installed(name, self.dir.parts_writer(self.round, name))
+
+    @contextlib.contextmanager
+    def _installed(self, name: str, w: W) -> Iterator[W]:
         try:
             yield w
         except BaseException:

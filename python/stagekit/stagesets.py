@@ -14,8 +14,9 @@ import pyarrow.compute as pc
 
 from stagekit.io import InputError
 
-__all__ = ["FINISH_ROWS", "STAGE_TABLES", "PlanConfig", "PlanCounts", "count_batches", "finish_plan", "finish_plan_chunks",
-           "gold_column", "plan_batches", "plan_tables", "problem_golds", "score_batch", "stage_sets"]
+__all__ = ["FINISH_ROWS", "MERGE_ROWS", "STAGE_TABLES", "PlanConfig", "PlanCounts", "count_batches", "finish_plan",
+           "finish_plan_chunks", "gold_column", "plan_batches", "plan_tables", "problem_golds", "score_batch",
+           "stage_sets"]
 
 #: The tables a plan makes, in this order.
 STAGE_TABLES = ("rollouts", "stats", "sft", "rl", "drop")
@@ -151,6 +152,11 @@ def _gold_columns(counts: pa.Table, key: str) -> list[str]:
     return [x for x in counts.column_names if x not in (key, "n", "n_correct")]
 
 
+#: New count rows :class:`PlanCounts` holds before it merges them into its sums (at least; a quarter of the
+#: problems seen once there are more).
+MERGE_ROWS = 1 << 18
+
+
 class PlanCounts:
     """Per-problem counts of scored rollouts, added batch by batch (``pass_counts`` of each) or as count
     tables made elsewhere (a Ray worker's). The counts carry each problem's first gold answer as a column
@@ -161,16 +167,18 @@ class PlanCounts:
     merged into the running sums by a lookup of their (few) problems, so the whole table is never grouped
     again (grouping millions of problems at once costs several times the table)."""
 
-    def __init__(self, config: PlanConfig, *, min_pending: int = 1 << 18):
+    def __init__(self, config: PlanConfig, *, min_pending: int | None = None):
         self.config = config
-        self.min_pending = min_pending  # new rows held before a merge (tests merge early with 0)
+        self.min_pending = MERGE_ROWS if min_pending is None else min_pending  # (tests merge early with 0)
         self.by = [config.problem_id]
         self.summed: pa.Table | None = None  # one row per problem
         self.parts: list[pa.Table] = []  # new count rows, not merged yet
         self.pending = 0
         self.rows = 0
 
-    def add(self, scored: pa.RecordBatch | pa.Table, where: str = "") -> None:
+    def add(self, scored: pa.RecordBatch | pa.Table, where: str | Callable[[], str] = "") -> None:
+        """Count a batch of scored rollouts. ``where`` (text, or a function that makes it: a position in a
+        large file may cost a read to name) names the batch in an error."""
         from stagekit.transforms import pass_counts
 
         table = scored if isinstance(scored, pa.Table) else pa.Table.from_batches([scored])
@@ -183,7 +191,9 @@ class PlanCounts:
             counts = _attach(counts, golds, self.by[0], sort=False)
         self.add_counts(counts, where)
 
-    def add_counts(self, counts: pa.Table, where: str = "") -> None:
+    def add_counts(self, counts: pa.Table, where: str | Callable[[], str] = "") -> None:
+        """Add a count table made elsewhere (:func:`~stagekit.transforms.pass_counts` rows, a gold column
+        optional); ``where`` as for :meth:`add`."""
         first = self.summed if self.summed is not None else self.parts[0] if self.parts else None
         if first is not None and counts.schema != first.schema:
             have, got = first.schema.field(self.by[0]).type, counts.schema.field(self.by[0]).type
@@ -191,7 +201,8 @@ class PlanCounts:
                 try:
                     counts = counts.set_column(0, self.by[0], counts[self.by[0]].cast(have))
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    raise InputError(f"{where or 'the rollouts'}: column {self.by[0]!r} holds {got} values here but "
+                    place = where() if callable(where) else where
+                    raise InputError(f"{place or 'the rollouts'}: column {self.by[0]!r} holds {got} values here but "
                                      f"{have} before; make them one type") from None
         self.parts.append(counts)
         self.pending += counts.num_rows
@@ -307,7 +318,7 @@ def count_batches(batches: Iterable[pa.RecordBatch], config: PlanConfig = PlanCo
     acc = PlanCounts(config)
     for batch in batches:
         scored = score_batch(batch, config)
-        acc.add(scored, where() if where else "")
+        acc.add(scored, where or "")
         if write is not None:
             write(scored)
     return acc.total()

@@ -491,7 +491,7 @@ def _plan_unit(unit: Any, index: int, text: tuple[str, ...], batch_rows: int | N
     try:
         for batch in src.batches([unit]):
             scored = score_batch(batch, config, threads=config.threads or 1)
-            counts.add(scored, src.position)
+            counts.add(scored, lambda: src.position)  # (named only for an error: a far unit's line costs a read)
             if files is not None:
                 files.write(scored)
         parts = files.close() if files is not None else []
@@ -500,7 +500,7 @@ def _plan_unit(unit: Any, index: int, text: tuple[str, ...], batch_rows: int | N
             files.abort()
         raise
     sink = pa.BufferOutputStream()
-    if counts.parts:
+    if counts.rows:
         total = counts.total()
         with pa.ipc.new_stream(sink, total.schema) as w:
             w.write_table(total)
