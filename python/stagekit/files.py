@@ -14,8 +14,8 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DURABLE", "TEMP_SUFFIX", "AtomicFile", "HashingWriter", "InputError", "NewFile", "Written", "atomic_write", "fsync_dir",
-           "new_file_mode", "sha256_file", "sha256_path"]
+__all__ = ["DURABLE", "TEMP_SUFFIX", "AtomicFile", "HashingWriter", "InputError", "NewFile", "Written", "atomic_write",
+           "fsync_dir", "new_file_mode", "sha256_file", "sha256_path"]
 
 
 class InputError(ValueError):

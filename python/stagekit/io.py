@@ -62,9 +62,10 @@ from stagekit.files import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["BATCH_BYTES", "DURABLE", "FORMATS", "TEMP_SUFFIX", "AtomicFile", "BatchFile", "HashingWriter", "InputError", "NewFile", "Source", "Unit",
-           "Written", "atomic_write", "conform", "format_of", "fsync_dir", "new_file_mode", "output_format",
-           "output_schema", "read_table", "sha256_file", "sha256_path", "table_batches", "write_batches", "write_table"]
+__all__ = ["BATCH_BYTES", "DURABLE", "FORMATS", "TEMP_SUFFIX", "AtomicFile", "BatchFile", "HashingWriter", "InputError",
+           "NewFile", "Source", "Unit", "Written", "atomic_write", "conform", "format_of", "fsync_dir", "new_file_mode",
+           "output_format", "output_schema", "read_table", "sha256_file", "sha256_path", "table_batches", "write_batches",
+           "write_table"]
 
 #: Arrow bytes per batch by default: about 32k rows of 1 kB completions. Peak memory of a streaming command
 #: is a small multiple of it (the batch, its verdicts, the parser's and the writer's buffers).
