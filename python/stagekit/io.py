@@ -1135,9 +1135,9 @@ class BatchFile:
 
 def write_batches(path: str | os.PathLike[str], batches: Iterable[pa.RecordBatch], *, schema: pa.Schema | None = None,
                   where: Callable[[], str] | None = None) -> Written:
-    """Write a stream of batches to one file (format from the suffix) with :func:`stagekit.files.atomic_write`.
-    Every batch is conformed to ``schema`` (default: the first batch's; see :func:`conform`, ``where()``
-    names the batch in its errors). An error while the batches are made leaves ``path`` as it was."""
+    """Write a stream of batches to one file (format from the suffix), atomically, through a
+    :class:`BatchFile`. Every batch is conformed to ``schema`` (default: the first batch's; see :func:`conform`,
+    ``where()`` names the batch in its errors). An error while the batches are made leaves ``path`` as it was."""
     out = BatchFile(path, schema=schema, where=where)
     try:
         for b in batches:

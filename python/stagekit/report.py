@@ -141,15 +141,11 @@ def _pass_rate_chart(stats: Iterable[pa.RecordBatch], round_: int) -> str:
     correct: Counter[int] = Counter()
     tenths = [0] * 10
     for batch in stats:
-        t = pa.Table.from_batches([batch])
         if len(ns) <= 1:
-            ns.update(pc.unique(t["n"]).to_pylist())
-            vc = pc.value_counts(t["n_correct"])
+            ns.update(pc.unique(batch.column("n")).to_pylist())
+            vc = pc.value_counts(batch.column("n_correct"))
             correct.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)))
-        bins = pc.min_element_wise(pc.floor(pc.multiply(t["pass_rate"].cast(pa.float64()), 10.0)), 9.0).cast(pa.int64())
-        vc = pc.value_counts(bins.drop_null())
-        for b, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
-            tenths[b] += c
+        tenths = [a + b for a, b in zip(tenths, histogram(batch.column("pass_rate").to_pylist(), 10), strict=True)]
     if len(ns) == 1 and next(iter(ns)) <= 16:
         n = next(iter(ns))
         labels = [f"{c}/{n}" for c in range(n + 1)]
